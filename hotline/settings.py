@@ -1,0 +1,44 @@
+"""One settings object for the whole application (``HOTLINE_`` environment variables)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRET = "embedded-default-not-a-secret"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOTLINE_", extra="ignore")
+
+    database_url: str | None = None
+    """asyncpg URL (``postgresql+asyncpg://...``). Unset: an embedded PostgreSQL under ``var_dir``."""
+    redis_url: str | None = None
+    """Celery broker/result backend. Unset: sweeps run in-process (embedded default)."""
+    var_dir: Path = Path("var")
+    secret_key: str = PLACEHOLDER_SECRET
+    token_ttl_minutes: int = Field(default=12 * 60, ge=1)
+    rulebook_dir: Path | None = None
+    """A rulebook directory other than the shipped ``routing_rules/data``."""
+    db_pool_size: int = Field(default=10, ge=1)
+    sql_echo: bool = False
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> Settings:
+        if not self.embedded and self.secret_key == PLACEHOLDER_SECRET:
+            raise ValueError("HOTLINE_SECRET_KEY 必须设置：连接外部数据库时不能使用内置的占位密钥")
+        if len(self.secret_key) < 16:
+            raise ValueError("HOTLINE_SECRET_KEY 至少16个字符")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

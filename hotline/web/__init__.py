@@ -1,0 +1,1 @@
+"""Server-rendered Jinja2 pages (agents, units, supervisors, public). Never imports ``hotline.api``."""

@@ -1,0 +1,208 @@
+"""Strict schema of the rulebook: every file is loaded into ``extra="forbid"`` models.
+
+The rulebook is the city's rules as data (枣政办字〔2021〕22号 and its 归并清单): the handling
+units, the merger list, the categories, the ordered routing rules and the intake policy. Nothing
+here does I/O; :mod:`routing_rules.loader` reads the files and cross-checks them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$", min_length=2, max_length=64)]
+Text = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
+LineNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{3,8}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UnitLevel(StrEnum):
+    CENTRE = "centre"  # 12345 热线中心 itself
+    CITY = "city"  # 市级部门单位
+    DISTRICT = "district"  # 区（市）
+    TOWN = "town"  # 镇（街）
+    VILLAGE = "village"  # 村（居）
+
+
+class UnitKind(StrEnum):
+    CENTRE = "centre"
+    DEPARTMENT = "department"  # 市直部门
+    PARTY_MASS = "party_mass"  # 党群部门、群团组织
+    STATIONED = "stationed"  # 省属及以上驻枣单位
+    UTILITY = "utility"  # 水电气热等公共事业单位
+    GOVERNMENT = "government"  # 区（市）政府、管委会
+    SUBCENTRE = "subcentre"  # 群众诉求办理分中心 / 设分中心的热线座席
+    COMMUNITY = "community"  # 村（居）
+
+
+class Unit(Strict):
+    code: Code
+    name: Text
+    level: UnitLevel
+    kind: UnitKind
+    parent: Code | None = None
+    area_names: tuple[Text, ...] = ()
+    """Place names this unit is the territorial platform for (district or town names)."""
+    note: str = ""
+
+
+class MergerMode(StrEnum):
+    WHOLE = "whole"  # 整体并入：直接取消号码
+    DUAL = "dual"  # 双号并行：保留号码、呼叫转移、座席并入
+    SUBCENTRE = "subcentre"  # 设分中心：保留号码、专门座席、数据归集
+    COLLABORATION = "collaboration"  # 协同合作（市纪委12388）：不归并，按职责告知
+    NO_CITY_SEAT = "no_city_seat"  # 备注：市级未设立接听座席 / 未设立专门热线
+
+
+MERGER_MODE_LABELS: dict[MergerMode, str] = {
+    MergerMode.WHOLE: "整体并入",
+    MergerMode.DUAL: "双号并行",
+    MergerMode.SUBCENTRE: "设分中心",
+    MergerMode.COLLABORATION: "协同合作",
+    MergerMode.NO_CITY_SEAT: "市级未设座席",
+}
+
+
+class MergerEntry(Strict):
+    number: LineNumber | None = None
+    """The old hotline number; ``None`` for the remark's lines that never had a dedicated number."""
+    name: Text
+    mode: MergerMode
+    seq: int = Field(ge=1)
+    """序号 within its section of the list."""
+    unit: Code
+    """责任单位 as a handling-unit code."""
+    responsible_text: Text
+    """责任单位 exactly as the list writes it."""
+    measure: Text
+    """归并措施 as the list writes it."""
+    party_mass: bool = False
+    """Named in item 2 as a 党群热线 (12310, 12338, 12355) or the 12388 collaboration."""
+    route_unit: Code | None = None
+    """Where the 12345 platform dispatches the line's matters, when not the responsible unit itself
+    (设分中心 lines dispatch to their sub-centre seats)."""
+
+
+class CategoryScope(StrEnum):
+    SECTOR = "sector"  # 行业主管：市直部门
+    TERRITORIAL = "territorial"  # 属地管理：区（市）/ 镇（街）
+
+
+class Category(Strict):
+    code: Code
+    name: Text
+    group: Text
+    """First-level class, aligned with the national 12345 classification (e.g. 城乡建设, 劳动和社会保障)."""
+    scope: CategoryScope
+    unit: Code
+    """City department for a sector matter, or the fallback city department for a territorial matter
+    reported without a place."""
+    keywords: tuple[Text, ...] = ()
+    assist: tuple[Code, ...] = ()
+
+
+class Disposition(StrEnum):
+    DISPATCH = "dispatch"
+    DIRECT_ANSWER = "direct_answer"
+    SUBCENTRE = "subcentre"
+    EMERGENCY_TRANSFER = "emergency_transfer"
+    NOT_ACCEPTED = "not_accepted"
+
+
+class UnitSource(StrEnum):
+    FIXED = "fixed"  # then.unit
+    MERGER = "merger"  # the merger-list entry of the dialled line
+    CATEGORY = "category"  # the category's unit (sector)
+    AREA = "area"  # the place's platform: town sub-centre, else district; category unit if no place
+    NONE = "none"  # no handling unit (transfer, not accepted, direct answer)
+
+
+class CallerType(StrEnum):
+    CITIZEN = "citizen"
+    ENTERPRISE = "enterprise"
+
+
+class Kind(StrEnum):
+    CONSULTATION = "consultation"
+    HELP = "help"
+    COMPLAINT = "complaint"
+    REPORT = "report"
+    SUGGESTION = "suggestion"
+
+
+class When(Strict):
+    """Conditions of a rule; all given conditions must hold, an absent one holds always."""
+
+    lines: frozenset[LineNumber] | None = None
+    merger_modes: frozenset[MergerMode] | None = None
+    kinds: frozenset[Kind] | None = None
+    categories: frozenset[Code] | None = None
+    category_scopes: frozenset[CategoryScope] | None = None
+    caller_types: frozenset[CallerType] | None = None
+    keywords_any: frozenset[Text] | None = None
+    keywords_none: frozenset[Text] | None = None
+    has_answer: bool | None = None
+    has_area: bool | None = None
+    has_category: bool | None = None
+
+
+class Then(Strict):
+    disposition: Disposition
+    unit_from: UnitSource
+    unit: Code | None = None
+    assist: tuple[Code, ...] = ()
+    transfer_to: Annotated[str, StringConstraints(pattern=r"^(110|119|120|122)$")] | None = None
+    reason_code: Code | None = None
+    explanation: Text
+    """Chinese text for the agent; placeholders: {unit} {line} {line_name} {mode} {category} {area}
+    {reason} {transfer_to} {responsible}."""
+
+
+class Rule(Strict):
+    id: Code
+    title: Text
+    when: When = When()
+    then: Then
+
+
+class NotAcceptedReason(Strict):
+    code: Code
+    title: Text
+    script: Text
+    """The sentence the agent reads to the caller."""
+    keywords: tuple[Text, ...] = ()
+    keywords_none: tuple[Text, ...] = ()
+
+
+class EmergencyMarker(Strict):
+    transfer_to: Annotated[str, StringConstraints(pattern=r"^(110|119|120|122)$")]
+    service: Text
+    keywords: tuple[Text, ...]
+    keywords_none: tuple[Text, ...] = ()
+    script: Text
+
+
+class TimeLimits(Strict):
+    """Item 11: citizens 5 working days, enterprises 10; an extension at most 10 working days."""
+
+    citizen_working_days: int = Field(ge=1, le=60)
+    enterprise_working_days: int = Field(ge=1, le=60)
+    extension_max_working_days: int = Field(ge=0, le=60)
+
+
+class IntakePolicy(Strict):
+    time_limits: TimeLimits
+    not_accepted: tuple[NotAcceptedReason, ...]
+    emergency: tuple[EmergencyMarker, ...]
+
+
+class Meta(Strict):
+    version: Text
+    title: Text
+    source: Text
+    effective: Text
