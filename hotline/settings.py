@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PLACEHOLDER_SECRET = "embedded-default-not-a-secret"
+PLACEHOLDER_SECRET = "embedded-default-placeholder-not-a-secret"
 
 
 class Settings(BaseSettings):
@@ -34,8 +34,8 @@ class Settings(BaseSettings):
     def _refuse_placeholder_secret(self) -> Settings:
         if not self.embedded and self.secret_key == PLACEHOLDER_SECRET:
             raise ValueError("HOTLINE_SECRET_KEY 必须设置：连接外部数据库时不能使用内置的占位密钥")
-        if len(self.secret_key) < 16:
-            raise ValueError("HOTLINE_SECRET_KEY 至少16个字符")
+        if len(self.secret_key) < 32:
+            raise ValueError("HOTLINE_SECRET_KEY 至少32个字符")
         return self
 
 

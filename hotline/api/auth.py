@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel
+
+from hotline.api.deps import ActorDep, RuntimeDep, SessionDep
+from hotline.clock import utc_now
+from hotline.security import issue_token
+from hotline.users import ROLE_LABELS, authenticate
+
+router = APIRouter(prefix="/api/v1/auth", tags=["认证 auth"])
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+
+
+class MeOut(BaseModel):
+    username: str
+    role: str
+    role_label: str
+    unit: str | None
+
+
+@router.post("/token", response_model=TokenOut, summary="登录取得访问令牌（OAuth2 password）")
+async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, rt: RuntimeDep) -> TokenOut:
+    user = await authenticate(session, form.username, form.password)
+    # Tokens expire by the wall clock that verifies them, not the service's (injectable) business clock.
+    return TokenOut(
+        access_token=issue_token(rt.settings.secret_key, user.id, user.role, utc_now(), rt.settings.token_ttl_minutes)
+    )
+
+
+@router.get("/me", response_model=MeOut, summary="当前用户")
+async def me(actor: ActorDep) -> MeOut:
+    return MeOut(
+        username=actor.username, role=actor.role.value, role_label=ROLE_LABELS[actor.role], unit=actor.unit_code
+    )

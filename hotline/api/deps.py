@@ -1,0 +1,68 @@
+"""Request dependencies: the transaction boundary, the runtime and the authenticated actor."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hotline.errors import Forbidden, Unauthorized
+from hotline.runtime import Runtime
+from hotline.security import read_token
+from hotline.users import Actor, Role, actor_of, get_active_user
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed when the handler succeeds, rolled back otherwise."""
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with sessions() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_actor(session: SessionDep, runtime: RuntimeDep, token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+    if not token:
+        raise Unauthorized("请先登录", code="auth.required")
+    claims = read_token(runtime.settings.secret_key, token)
+    if claims is None:
+        raise Unauthorized("登录已失效，请重新登录", code="auth.invalid_token")
+    user = await get_active_user(session, int(claims["sub"]))
+    if user is None:
+        raise Unauthorized("账号不存在或已停用", code="auth.inactive")
+    return actor_of(user)
+
+
+ActorDep = Annotated[Actor, Depends(get_actor)]
+
+
+def require(*roles: Role) -> Callable[[Actor], Coroutine[Any, Any, Actor]]:
+    allowed = frozenset(roles)
+
+    async def check(actor: ActorDep) -> Actor:
+        if actor.role not in allowed:
+            raise Forbidden("当前角色无权执行此操作", code="auth.role_forbidden")
+        return actor
+
+    return check
+
+
+AgentDep = Annotated[Actor, Depends(require(Role.AGENT, Role.SUPERVISOR, Role.ADMIN))]
+SupervisorDep = Annotated[Actor, Depends(require(Role.SUPERVISOR, Role.ADMIN))]

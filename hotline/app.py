@@ -1,0 +1,135 @@
+"""Application factory. No import-time side effects: everything is built in :func:`create_app`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dispatcher.lifecycle import IllegalTransition
+from hotline.api import auth, calendar, tickets, units
+from hotline.clock import Clock, utc_now
+from hotline.db import database_url, make_engine, make_sessionmaker
+from hotline.errors import DomainError, InvalidInput
+from hotline.runtime import Runtime
+from hotline.settings import Settings, get_settings
+from routing_rules.loader import Rulebook, load_rulebook
+
+MESSAGES = {
+    "missing": "必填",
+    "string_too_short": "不能为空",
+    "string_too_long": "超过最大长度 {max_length}",
+    "string_pattern_mismatch": "格式不正确",
+    "enum": "取值必须是 {expected} 之一",
+    "literal_error": "取值必须是 {expected} 之一",
+    "extra_forbidden": "不允许的字段",
+    "int_parsing": "必须是整数",
+    "bool_parsing": "必须是 true 或 false",
+    "greater_than_equal": "不能小于 {ge}",
+    "less_than_equal": "不能大于 {le}",
+    "datetime_from_date_parsing": "日期时间格式不正确（ISO 8601）",
+    "datetime_parsing": "日期时间格式不正确（ISO 8601）",
+    "model_attributes_type": "必须是对象",
+    "dict_type": "必须是对象",
+    "string_type": "必须是字符串",
+    "json_invalid": "JSON 格式错误",
+}
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def validation_problems(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
+    out = []
+    for err in errors:
+        kind = err["type"]
+        field = _field(tuple(err.get("loc", ())))
+        if kind == "value_error":
+            message = str(err.get("ctx", {}).get("error", err["msg"]))
+        else:
+            template = MESSAGES.get(kind, "取值无效")
+            try:
+                message = template.format(**err.get("ctx", {}))
+            except (KeyError, IndexError):
+                message = template
+        out.append({"field": field, "code": f"validation.{kind}", "message": f"{field}：{message}"})
+    return out
+
+
+def _error(status: int, code: str, message: str, problems: list[dict[str, str]] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": {"code": code, "message": message}}
+    if problems is not None:
+        body["error"]["fields"] = problems
+    return JSONResponse(body, status_code=status, headers={"WWW-Authenticate": "Bearer"} if status == 401 else None)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = validation_problems(list(exc.errors()))
+        return _error(422, "validation", "；".join(p["message"] for p in problems), problems)
+
+    @app.exception_handler(InvalidInput)
+    async def _invalid(request: Request, exc: InvalidInput) -> JSONResponse:
+        problems = [{"field": p.field, "code": p.code, "message": f"{p.field}：{p.message}"} for p in exc.problems]
+        return _error(422, "validation", exc.message, problems)
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        return _error(exc.http_status, exc.code, exc.message)
+
+    @app.exception_handler(IllegalTransition)
+    async def _transition(request: Request, exc: IllegalTransition) -> JSONResponse:
+        return _error(exc.http_status, exc.code, exc.message)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    rulebook: Rulebook | None = None,
+    sessions: async_sessionmaker[AsyncSession] | None = None,
+    clock: Clock = utc_now,
+) -> FastAPI:
+    """Build the app. A bad rulebook raises :class:`RulebookError` here, so the service never boots."""
+    settings = settings or get_settings()
+    rulebook = rulebook or load_rulebook(settings.rulebook_dir)
+    runtime = Runtime(settings=settings, rulebook=rulebook, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if sessions is not None:
+            app.state.sessions = sessions
+            yield
+            return
+        engine = make_engine(database_url(settings), settings)
+        app.state.sessions = make_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="枣庄市12345政务服务便民热线 工单派单服务",
+        version=rulebook.version,
+        description="受理、派单、办理时限（法定工作日）。规则库版本：" + rulebook.version,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    if sessions is not None:
+        app.state.sessions = sessions
+    install_error_handlers(app)
+    for module in (auth, tickets, calendar, units):
+        app.include_router(module.router)
+
+    @app.get("/healthz", tags=["运维 ops"], summary="存活检查")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "rulebook": rulebook.version}
+
+    return app

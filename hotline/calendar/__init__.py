@@ -1,0 +1,1 @@
+"""The working calendar: statutory holidays and make-up working days stored in PostgreSQL."""

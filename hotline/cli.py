@@ -1,0 +1,187 @@
+"""``python -m hotline``: serve, migrate, users, calendar import, demo data."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hotline.db import database_url, make_engine, make_sessionmaker, unit_of_work
+from hotline.errors import DomainError, InvalidInput
+from hotline.settings import Settings, get_settings
+from routing_rules.loader import Rulebook, RulebookError, load_rulebook
+
+T = TypeVar("T")
+
+DEMO_USERS = [
+    ("agent1", "agent", None, "Agent#12345", "话务座席（演示）"),
+    ("supervisor1", "supervisor", None, "Super#12345", "热线中心督办（演示）"),
+    ("admin1", "admin", None, "Admin#12345", "系统管理员（演示）"),
+    ("hrss1", "unit_handler", "city.human_resources", "Unit#12345", "市人力资源社会保障局经办人（演示）"),
+    ("urban1", "unit_handler", "city.urban_management", "Unit#12345", "市城市管理局经办人（演示）"),
+    ("xuecheng1", "unit_handler", "district.xuecheng", "Unit#12345", "薛城区经办人（演示）"),
+    ("changzhuang1", "unit_handler", "town.xuecheng.changzhuang", "Unit#12345", "常庄街道分中心经办人（演示）"),
+]
+
+
+def _rulebook(settings: Settings) -> Rulebook:
+    try:
+        return load_rulebook(settings.rulebook_dir)
+    except RulebookError as exc:
+        print(f"无法启动：{exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def run() -> T:
+        engine = make_engine(database_url(settings), settings)
+        try:
+            async with unit_of_work(make_sessionmaker(engine)) as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
+    from hotline.migrate import load_reference_data, upgrade
+
+    rulebook = _rulebook(settings)
+    upgrade(database_url(settings))
+    result = _in_transaction(settings, lambda s: load_reference_data(s, rulebook))
+    years = result.calendar_years_added
+    print(f"数据库已迁移到最新版本；承办单位 {result.units} 个（规则库 {rulebook.version}）；", end="")
+    print(f"新载入法定节假日 {len(years)} 年" + (f"（{years[0]}–{years[-1]}）" if years else ""))
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from hotline.app import create_app
+
+    rulebook = _rulebook(settings)
+    print(f"规则库 {rulebook.version}；服务地址 http://{args.host}:{args.port}  接口文档 /docs")
+    uvicorn.run(create_app(settings, rulebook=rulebook), host=args.host, port=args.port, log_level="info")
+
+
+def cmd_users_create(settings: Settings, args: argparse.Namespace) -> None:
+    from hotline.users import create_user
+
+    async def work(session: AsyncSession) -> None:
+        user = await create_user(session, args.username, args.role, args.password, args.unit, args.display_name or "")
+        print(f"已创建用户 {user.username}（{user.role}{'，' + user.unit_code if user.unit_code else ''}）")
+
+    _in_transaction(settings, work)
+
+
+def cmd_users_demo(settings: Settings, args: argparse.Namespace) -> None:
+    from sqlalchemy import select
+
+    from hotline.models import User
+    from hotline.users import create_user, set_password
+
+    if not settings.embedded and not args.force:
+        print("拒绝：演示用户只在内置数据库中创建（连接外部数据库时请加 --force）", file=sys.stderr)
+        raise SystemExit(2)
+
+    async def work(session: AsyncSession) -> None:
+        for username, role, unit, password, display in DEMO_USERS:
+            user = (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
+            if user is None:
+                await create_user(session, username, role, password, unit, display)
+            else:
+                await set_password(session, user, password)
+
+    _in_transaction(settings, work)
+    print("演示用户（用户名 / 密码 / 角色 / 承办单位）：")
+    for username, role, unit, password, _ in DEMO_USERS:
+        print(f"  {username:<14} {password:<13} {role:<13} {unit or ''}")
+
+
+def cmd_calendar_import(settings: Settings, args: argparse.Namespace) -> None:
+    from hotline.calendar.service import CalendarCache, import_schedule
+    from hotline.clock import utc_now
+
+    text = Path(args.file).read_text(encoding="utf-8")
+    result = _in_transaction(settings, lambda s: import_schedule(s, CalendarCache(), text, None, utc_now()))
+    print(
+        f"已导入 {result.year} 年：法定节假日 {result.holidays} 天，调休上班 {result.makeup_workdays} 天；"
+        f"重算办理时限 {result.recomputed} 件"
+    )
+
+
+def cmd_demo_generate(settings: Settings, args: argparse.Namespace) -> None:
+    from hotline.demo import generate_tickets
+
+    n = asyncio.run(generate_tickets(database_url(settings), args.tickets, seed=args.seed, progress=not args.quiet))
+    print(f"已生成 {n} 张演示工单")
+
+
+def cmd_rulebook_check(settings: Settings, args: argparse.Namespace) -> None:
+    rulebook = _rulebook(settings)
+    print(
+        f"规则库有效：{rulebook.version}；承办单位 {len(rulebook.units)}，归并清单 {len(rulebook.merger_list)} 条，"
+        f"分类 {len(rulebook.categories)}，规则 {len(rulebook.rules)}"
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m hotline", description="枣庄市12345热线工单派单服务")
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="启动 API 服务")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+    sub.add_parser("migrate", help="迁移数据库，载入规则库承办单位和法定节假日").set_defaults(func=cmd_migrate)
+
+    users = sub.add_parser("users", help="用户管理").add_subparsers(dest="users_command", required=True)
+    create = users.add_parser("create", help="创建用户")
+    create.add_argument("username")
+    create.add_argument("--role", required=True, choices=["agent", "unit_handler", "supervisor", "admin"])
+    create.add_argument("--unit", default=None, help="承办单位编码（unit_handler 必填）")
+    create.add_argument("--password", required=True)
+    create.add_argument("--display-name", default=None)
+    create.set_defaults(func=cmd_users_create)
+    demo_users = users.add_parser("demo", help="创建或重置演示用户并打印账号密码")
+    demo_users.add_argument("--force", action="store_true")
+    demo_users.set_defaults(func=cmd_users_demo)
+
+    cal = sub.add_parser("calendar", help="工作日历").add_subparsers(dest="calendar_command", required=True)
+    imp = cal.add_parser("import", help="导入一年的法定节假日安排（JSON）")
+    imp.add_argument("file")
+    imp.set_defaults(func=cmd_calendar_import)
+
+    demo = sub.add_parser("demo", help="演示数据").add_subparsers(dest="demo_command", required=True)
+    gen = demo.add_parser("generate", help="批量生成演示工单（COPY）")
+    gen.add_argument("--tickets", type=int, required=True)
+    gen.add_argument("--seed", type=int, default=12345)
+    gen.add_argument("--quiet", action="store_true")
+    gen.set_defaults(func=cmd_demo_generate)
+
+    rb = sub.add_parser("rulebook", help="规则库").add_subparsers(dest="rulebook_command", required=True)
+    rb.add_parser("check", help="校验规则库").set_defaults(func=cmd_rulebook_check)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        settings = get_settings()
+    except ValueError as exc:
+        print(f"配置错误：{exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    try:
+        args.func(settings, args)
+    except InvalidInput as exc:
+        for p in exc.problems:
+            print(f"错误：{p.field}：{p.message}（{p.code}）", file=sys.stderr)
+        raise SystemExit(1) from exc
+    except DomainError as exc:
+        print(f"错误：{exc.message}（{exc.code}）", file=sys.stderr)
+        raise SystemExit(1) from exc

@@ -1,0 +1,1 @@
+"""工单: intake, routing record, deadlines and the timeline."""

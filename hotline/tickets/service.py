@@ -1,0 +1,349 @@
+"""受理 (intake): route the request, record the decision, dispatch and start the clock — one transaction.
+
+Time limits are the rulebook's (实施方案第11条: citizens 5 working days, enterprises 10), counted
+by the working calendar from the moment of dispatch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatcher.calendar import LOCAL_TZ
+from dispatcher.lifecycle import STATUS_LABELS, Action, Status, transition
+from dispatcher.routing import AreaInput, Decision, FactsError, RequestFacts, route
+from hotline.errors import Conflict, InvalidInput, NotFound
+from hotline.models import Caller, Deadline, RoutingDecision, Ticket, TicketEvent, TicketUnit
+from hotline.privacy import mask_credit_code, mask_name, mask_phone
+from hotline.runtime import Runtime
+from hotline.tickets import repository as repo
+from hotline.tickets.schemas import (
+    CallerOut,
+    DeadlineOut,
+    EventOut,
+    TicketIn,
+    TicketOut,
+    TicketPage,
+    TicketSummary,
+)
+from hotline.users import Actor, Role
+from routing_rules.schema import CallerType, Disposition
+
+ACTION_OF = {
+    Disposition.DISPATCH: Action.DISPATCH,
+    Disposition.SUBCENTRE: Action.DISPATCH,
+    Disposition.DIRECT_ANSWER: Action.DIRECT_ANSWER,
+    Disposition.EMERGENCY_TRANSFER: Action.TRANSFER,
+    Disposition.NOT_ACCEPTED: Action.REFUSE,
+}
+
+
+def facts_of(data: TicketIn) -> RequestFacts:
+    area = data.area
+    return RequestFacts(
+        content=data.content,
+        kind=data.kind,
+        caller_type=data.caller.type,
+        line=data.line,
+        channel=data.channel.value,
+        category=data.category,
+        area=AreaInput(area.district, area.town, area.village) if area else AreaInput(),
+        address=data.address,
+        has_answer=bool(data.answer),
+        not_accepted_reason=data.not_accepted_reason,
+    )
+
+
+def preview(rt: Runtime, data: TicketIn) -> Decision:
+    try:
+        return route(facts_of(data), rt.rulebook)
+    except FactsError as exc:
+        raise InvalidInput.one(exc.field, exc.code, exc.message) from exc
+
+
+def working_days_for(rt: Runtime, caller_type: CallerType) -> int:
+    limits = rt.rulebook.policy.time_limits
+    return limits.enterprise_working_days if caller_type is CallerType.ENTERPRISE else limits.citizen_working_days
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeResult:
+    ticket: TicketOut
+    created: bool
+
+
+def _request_hash(data: TicketIn) -> str:
+    return hashlib.sha256(json.dumps(data.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+
+async def intake(
+    session: AsyncSession, rt: Runtime, actor: Actor, data: TicketIn, idempotency_key: str | None
+) -> IntakeResult:
+    """Log one call as a ticket. A retry with the same ``Idempotency-Key`` returns the same ticket."""
+    digest = _request_hash(data)
+    if idempotency_key:
+        replay = await _replay(session, rt, actor, idempotency_key, digest)
+        if replay is not None:
+            return replay
+    decision = preview(rt, data)
+    try:
+        async with session.begin_nested():
+            ticket = await _record(session, rt, actor, data, decision, idempotency_key, digest)
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        replay = await _replay(session, rt, actor, idempotency_key, digest)
+        if replay is None:
+            raise
+        return replay
+    return IntakeResult(await ticket_out(session, rt, actor, ticket, events=False, unmask=False), created=True)
+
+
+async def _replay(session: AsyncSession, rt: Runtime, actor: Actor, key: str, digest: str) -> IntakeResult | None:
+    existing = await repo.by_idempotency_key(session, actor.id, key)
+    if existing is None:
+        return None
+    if existing.request_hash != digest:
+        raise Conflict(
+            "该 Idempotency-Key 已用于另一张不同内容的工单，请为新来电使用新的键值",
+            code="idempotency.key_reused",
+        )
+    return IntakeResult(await ticket_out(session, rt, actor, existing, events=False, unmask=False), created=False)
+
+
+async def _record(
+    session: AsyncSession,
+    rt: Runtime,
+    actor: Actor,
+    data: TicketIn,
+    decision: Decision,
+    idempotency_key: str | None,
+    digest: str,
+) -> Ticket:
+    now = rt.clock()
+    status = transition(None, ACTION_OF[decision.disposition])
+    caller = Caller(
+        type=data.caller.type.value,
+        name=data.caller.name,
+        phone=data.caller.phone,
+        enterprise_name=data.caller.enterprise_name,
+        credit_code=data.caller.credit_code,
+        confidential=data.caller.confidential,
+        created_at=now,
+    )
+    session.add(caller)
+    await session.flush()
+    lead = decision.lead
+    seq = await repo.next_number_seq(session)
+    ticket = Ticket(
+        number=f"{now.astimezone(LOCAL_TZ):%Y%m%d}{seq:07d}",
+        channel=data.channel.value,
+        line=data.line,
+        kind=data.kind.value,
+        category=decision.category,
+        content=data.content,
+        address=data.address,
+        area_district=decision.area.district,
+        area_town=decision.area.town or decision.area.town_name,
+        area_village=decision.area.village,
+        caller_id=caller.id,
+        caller_type=data.caller.type.value,
+        status=status.value,
+        disposition=decision.disposition.value,
+        lead_unit_code=lead.code if lead else None,
+        reason_code=decision.reason_code,
+        transfer_to=decision.transfer_to,
+        answer=data.answer if decision.disposition is Disposition.DIRECT_ANSWER else None,
+        rulebook_version=decision.rulebook_version,
+        created_by=actor.id,
+        idempotency_key=idempotency_key,
+        request_hash=digest,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(ticket)
+    await session.flush()
+    session.add(
+        RoutingDecision(
+            ticket_id=ticket.id,
+            rulebook_version=decision.rulebook_version,
+            rule_id=decision.rule_id,
+            disposition=decision.disposition.value,
+            decision=decision.as_dict(),
+            created_at=now,
+        )
+    )
+    due_after = None
+    if lead is not None:
+        session.add_all(
+            TicketUnit(ticket_id=ticket.id, unit_code=u.code, role=u.role, assigned_at=now) for u in decision.units
+        )
+        calendar = await rt.calendar.get(session)
+        days = working_days_for(rt, data.caller.type)
+        due = calendar.deadline(now, days)
+        due_after = due.due_at
+        session.add(
+            Deadline(
+                ticket_id=ticket.id,
+                unit_code=lead.code,
+                kind="reply",
+                start_at=now,
+                working_days=days,
+                due_date=due.due_date,
+                due_at=due.due_at,
+                provisional=due.provisional,
+                created_at=now,
+            )
+        )
+    session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            at=now,
+            actor_id=actor.id,
+            action="intake",
+            from_status=None,
+            to_status=status.value,
+            unit_code=lead.code if lead else None,
+            due_before=None,
+            due_after=due_after,
+            note=decision.explanation,
+            data={
+                "disposition": decision.disposition.value,
+                "rule_id": decision.rule_id,
+                "channel": data.channel.value,
+            },
+        )
+    )
+    await session.flush()
+    return ticket
+
+
+def _caller_out(caller: Caller, unmask: bool, actor: Actor) -> CallerOut:
+    if unmask:
+        return CallerOut(
+            type=caller.type,
+            name=caller.name,
+            phone=caller.phone,
+            enterprise_name=caller.enterprise_name,
+            credit_code=caller.credit_code,
+            confidential=caller.confidential,
+            masked=False,
+        )
+    hidden = caller.confidential and actor.is_unit_handler
+    return CallerOut(
+        type=caller.type,
+        name="（保密）" if hidden else mask_name(caller.name),
+        phone=None if hidden else mask_phone(caller.phone),
+        enterprise_name=caller.enterprise_name,
+        credit_code=None if hidden else mask_credit_code(caller.credit_code),
+        confidential=caller.confidential,
+        masked=True,
+    )
+
+
+def _deadline_out(d: Deadline | None) -> DeadlineOut | None:
+    if d is None:
+        return None
+    return DeadlineOut(
+        due_date=d.due_date,
+        due_at=d.due_at,
+        working_days=d.working_days + d.extension_days,
+        provisional=d.provisional,
+        unit=d.unit_code,
+        extension_days=d.extension_days,
+    )
+
+
+UNMASK_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
+
+
+async def ticket_out(
+    session: AsyncSession, rt: Runtime, actor: Actor, ticket: Ticket, *, events: bool, unmask: bool
+) -> TicketOut:
+    """Shape a ticket for ``actor``. Unmasked personal data is shown only to centre roles and audited."""
+    caller = await repo.caller(session, ticket.caller_id)
+    show = unmask and actor.role in UNMASK_ROLES
+    if show:
+        repo.audit_personal_data(session, actor, ticket, "ticket_detail")
+    decision = await repo.decision(session, ticket.id)
+    deadline = await repo.running_deadline(session, ticket.id) or await repo.latest_deadline(session, ticket.id)
+    timeline = None
+    if events:
+        timeline = [
+            EventOut(
+                at=e.at,
+                action=e.action,
+                actor=username,
+                from_status=e.from_status,
+                to_status=e.to_status,
+                unit=e.unit_code,
+                due_before=e.due_before,
+                due_after=e.due_after,
+                note=e.note,
+                data=e.data,
+            )
+            for e, username in await repo.events(session, ticket.id)
+        ]
+    return TicketOut(
+        number=ticket.number,
+        status=ticket.status,
+        status_label=STATUS_LABELS[Status(ticket.status)],
+        disposition=ticket.disposition,
+        channel=ticket.channel,
+        line=ticket.line,
+        kind=ticket.kind,
+        category=ticket.category,
+        content=ticket.content,
+        address=ticket.address,
+        area={"district": ticket.area_district, "town": ticket.area_town, "village": ticket.area_village},
+        answer=ticket.answer,
+        lead_unit=ticket.lead_unit_code,
+        caller=_caller_out(caller, show, actor),
+        routing=decision.decision if decision else {},
+        deadline=_deadline_out(deadline),
+        created_at=ticket.created_at,
+        events=timeline,
+    )
+
+
+async def get_ticket(session: AsyncSession, rt: Runtime, actor: Actor, number: str) -> TicketOut:
+    """One ticket with its timeline; a ticket outside a unit handler's unit does not exist for them."""
+    ticket = await repo.get_visible(session, number, actor)
+    if ticket is None:
+        raise NotFound(f"工单不存在：{number}", code="ticket.not_found")
+    return await ticket_out(session, rt, actor, ticket, events=True, unmask=True)
+
+
+async def list_tickets(
+    session: AsyncSession, actor: Actor, flt: repo.TicketFilter, page: int, page_size: int
+) -> TicketPage:
+    rows, total = await repo.page(session, actor, flt, page, page_size)
+    return TicketPage(
+        items=[
+            TicketSummary(
+                number=t.number,
+                status=t.status,
+                status_label=STATUS_LABELS[Status(t.status)],
+                disposition=t.disposition,
+                kind=t.kind,
+                channel=t.channel,
+                line=t.line,
+                category=t.category,
+                caller_type=t.caller_type,
+                lead_unit=t.lead_unit_code,
+                district=t.area_district,
+                content_excerpt=t.content[:80],
+                created_at=t.created_at,
+                due_at=d.due_at if d else None,
+                provisional=d.provisional if d else None,
+            )
+            for t, d in rows
+        ],
+        total=total,
+        page=page,
+        page_size=page_size,
+    )
