@@ -8,10 +8,15 @@ Order of judgement (枣政办字〔2021〕22号):
 
 Pure: no I/O; the rulebook is an argument. Every decision carries the rule that matched and the
 rulebook version, so the question "why this unit?" has an answer months later.
+
+A rulebook is compiled once, on its first routing, into plain tables (keyword groups behind a
+character index, rule conditions, shared unit and merger references); a decision is the same as
+judging the rulebook's entries one by one in the order above.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,12 +28,11 @@ from routing_rules.schema import (
     CategoryScope,
     Disposition,
     Kind,
-    MergerEntry,
+    MergerMode,
     Rule,
     Unit,
     UnitLevel,
     UnitSource,
-    When,
 )
 
 DEFAULT_LINE = "12345"
@@ -160,6 +164,13 @@ def resolve_area(rulebook: Rulebook, area: AreaInput, *texts: str | None) -> Res
     An unknown district is an input error (the agent must correct it); a town the rulebook has
     no sub-centre for is kept by name and handled by its district's platform.
     """
+    return _resolve_area(rulebook, _compiled(rulebook), area, texts)
+
+
+def _resolve_area(rulebook: Rulebook, c: _Compiled, area: AreaInput, texts: tuple[str | None, ...]) -> ResolvedArea:
+    if not area.district and not area.town:
+        # Neither place given (the common case): only the texts can name it.
+        return _area_from_text(c, texts)
     index = rulebook.area_index
     district: Unit | None = None
     if area.district:
@@ -191,81 +202,52 @@ def resolve_area(rulebook: Rulebook, area: AreaInput, *texts: str | None) -> Res
             village=village,
             source="input",
         )
-    return _area_from_text(rulebook, texts)
+    return _area_from_text(c, texts)
 
 
-def _area_from_text(rulebook: Rulebook, texts: tuple[str | None, ...]) -> ResolvedArea:
+_NO_AREA = ResolvedArea()
+
+
+def _area_from_text(c: _Compiled, texts: tuple[str | None, ...]) -> ResolvedArea:
+    """The first place (towns before districts, file order) whose full name occurs in a text."""
     for text in texts:
         if not text:
             continue
-        for unit in _places(rulebook):
-            if unit.area_names[0] in text:
-                if unit.level is UnitLevel.TOWN:
-                    return ResolvedArea(
-                        district=unit.parent, town=unit.code, town_name=unit.area_names[0], source="text"
-                    )
-                return ResolvedArea(district=unit.code, source="text")
-    return ResolvedArea()
-
-
-_PLACES_CACHE: dict[int, tuple[Rulebook, tuple[Unit, ...]]] = {}
-
-
-def _places(rulebook: Rulebook) -> tuple[Unit, ...]:
-    """Towns first (more specific), then districts; only units with place names."""
-    hit = _PLACES_CACHE.get(id(rulebook))
-    if hit is not None and hit[0] is rulebook:
-        return hit[1]
-    units = rulebook.units.values()
-    places = tuple(u for u in units if u.level is UnitLevel.TOWN and u.area_names) + tuple(
-        u for u in units if u.level is UnitLevel.DISTRICT and u.area_names
-    )
-    _PLACES_CACHE[id(rulebook)] = (rulebook, places)
-    return places
+        found = c.place_index.candidates(text)
+        while found:
+            low = found & -found
+            name, resolved = c.places[low.bit_length() - 1]
+            if name in text:
+                return resolved
+            found ^= low
+    return _NO_AREA
 
 
 def infer_category(rulebook: Rulebook, content: str) -> tuple[Category | None, tuple[str, ...]]:
     """The first category (in file order) whose keyword appears in the content."""
-    for category in rulebook.categories.values():
-        hits = tuple(k for k in category.keywords if k in content)
+    c = _compiled(rulebook)
+    cat, hits = _infer(c, c.keyword_index.candidates(content) >> c.category_shift, content)
+    return (cat.category, hits) if cat is not None else (None, ())
+
+
+def _infer(c: _Compiled, mask: int, content: str) -> tuple[_Cat | None, tuple[str, ...]]:
+    # Only categories flagged by the character index can hit; they are tried in file order.
+    while mask:
+        low = mask & -mask
+        cat = c.categories[low.bit_length() - 1]
+        hits = _hits(cat.keywords, content)
         if hits:
-            return category, hits
+            return cat, hits
+        mask ^= low
     return None, ()
 
 
-def _hits(keywords: tuple[str, ...] | frozenset[str], text: str) -> tuple[str, ...]:
-    return tuple(k for k in keywords if k in text)
+def _hits(keywords: tuple[str, ...], text: str) -> tuple[str, ...]:
+    return tuple([k for k in keywords if k in text])  # a list display is quicker than a generator here
 
 
-def _matches(when: When, facts: RequestFacts, ctx: _Context) -> bool:
-    if when.lines is not None and facts.line not in when.lines:
-        return False
-    if when.merger_modes is not None and (ctx.merger is None or ctx.merger.mode not in when.merger_modes):
-        return False
-    if when.kinds is not None and facts.kind not in when.kinds:
-        return False
-    if when.categories is not None and (ctx.category is None or ctx.category.code not in when.categories):
-        return False
-    if when.category_scopes is not None and (ctx.category is None or ctx.category.scope not in when.category_scopes):
-        return False
-    if when.caller_types is not None and facts.caller_type not in when.caller_types:
-        return False
-    if when.keywords_any is not None and not _hits(when.keywords_any, facts.content):
-        return False
-    if when.keywords_none is not None and _hits(when.keywords_none, facts.content):
-        return False
-    if when.has_answer is not None and when.has_answer != facts.has_answer:
-        return False
-    if when.has_area is not None and when.has_area != ctx.area.known:
-        return False
-    return when.has_category is None or when.has_category == (ctx.category is not None)
-
-
-@dataclass(slots=True)
-class _Context:
-    merger: MergerEntry | None
-    category: Category | None
-    area: ResolvedArea
+def _any_in(keywords: tuple[str, ...], text: str) -> bool:
+    return any(k in text for k in keywords)
 
 
 def _area_text(rulebook: Rulebook, area: ResolvedArea) -> str:
@@ -281,166 +263,450 @@ def _area_text(rulebook: Rulebook, area: ResolvedArea) -> str:
 
 def route(facts: RequestFacts, rulebook: Rulebook) -> Decision:
     """Decide what happens to one request. Raises :class:`FactsError` for an unknown place."""
-    area = resolve_area(rulebook, facts.area, facts.address, facts.content)
-    merger = rulebook.lines.get(facts.line)
-    merger_ref = _merger_ref(merger)
-    version = rulebook.version
+    c = _compiled(rulebook)
+    content = facts.content
+    area = _resolve_area(rulebook, c, facts.area, (facts.address, content))
+    line = c.lines.get(facts.line)
+    merger_ref = line.ref if line is not None else None
+    # One pass over the content's characters says which keyword groups can possibly hit.
+    mask = c.keyword_index.candidates(content)
 
-    def decision(
-        disposition: Disposition,
-        rule_id: str,
-        explanation: str,
-        *,
-        units: tuple[UnitRef, ...] = (),
-        transfer_to: str | None = None,
-        reason_code: str | None = None,
-        script: str | None = None,
-        category: Category | None = None,
-        category_source: Literal["agent", "keywords"] | None = None,
-        keywords: tuple[str, ...] = (),
-    ) -> Decision:
-        return Decision(
-            disposition=disposition,
-            units=units,
-            transfer_to=transfer_to,
-            reason_code=reason_code,
-            merger=merger_ref,
-            category=category.code if category else None,
-            category_source=category_source,
-            area=area,
-            rule_id=rule_id,
-            rulebook_version=version,
-            explanation=explanation,
-            script=script,
-            matched_keywords=keywords,
-        )
-
-    for marker in rulebook.policy.emergency:
-        hits = _hits(marker.keywords, facts.content)
-        if hits and not _hits(marker.keywords_none, facts.content):
-            return decision(
-                Disposition.EMERGENCY_TRANSFER,
-                f"emergency.{marker.transfer_to}",
-                f"诉求内容含紧急情形（{'、'.join(hits)}），属{marker.service}，立即转接{marker.transfer_to}"
-                "（实施方案第4条）。",
+    emergency = mask & c.emergency_mask
+    while emergency:
+        low = emergency & -emergency
+        marker = c.emergency[low.bit_length() - 1]
+        hits = _hits(marker.keywords, content)
+        if hits and not _any_in(marker.keywords_none, content):
+            return Decision(
+                disposition=Disposition.EMERGENCY_TRANSFER,
+                units=(),
                 transfer_to=marker.transfer_to,
+                reason_code=None,
+                merger=merger_ref,
+                category=None,
+                category_source=None,
+                area=area,
+                rule_id=marker.rule_id,
+                rulebook_version=c.version,
+                explanation=f"诉求内容含紧急情形（{'、'.join(hits)}），属{marker.service}，立即转接{marker.transfer_to}"
+                "（实施方案第4条）。",
                 script=marker.script,
-                keywords=hits,
+                matched_keywords=hits,
             )
+        emergency ^= low
 
     if facts.not_accepted_reason is not None:
-        reason = rulebook.not_accepted.get(facts.not_accepted_reason)
+        reason = c.reasons.get(facts.not_accepted_reason)
         if reason is None:
             raise FactsError(
                 "not_accepted_reason",
                 "intake.unknown_reason",
                 f"未知的不予受理原因：{facts.not_accepted_reason}",
             )
-        return decision(
-            Disposition.NOT_ACCEPTED,
-            f"not_accepted.{reason.code}",
-            f"座席判定为“{reason.title}”，登记不予受理（实施方案第7条）。",
+        return Decision(
+            disposition=Disposition.NOT_ACCEPTED,
+            units=(),
+            transfer_to=None,
             reason_code=reason.code,
+            merger=merger_ref,
+            category=None,
+            category_source=None,
+            area=area,
+            rule_id=reason.rule_id,
+            rulebook_version=c.version,
+            explanation=f"座席判定为“{reason.title}”，登记不予受理（实施方案第7条）。",
             script=reason.script,
         )
-    for reason in rulebook.policy.not_accepted:
-        hits = _hits(reason.keywords, facts.content)
-        if hits and not _hits(reason.keywords_none, facts.content):
-            return decision(
-                Disposition.NOT_ACCEPTED,
-                f"not_accepted.{reason.code}",
-                f"诉求内容含“{'、'.join(hits)}”，属“{reason.title}”，登记不予受理（实施方案第7条）。",
+    refusal = (mask >> c.refusal_shift) & c.refusal_mask
+    while refusal:
+        low = refusal & -refusal
+        reason = c.refusals[low.bit_length() - 1]
+        hits = _hits(reason.keywords, content)
+        if hits and not _any_in(reason.keywords_none, content):
+            return Decision(
+                disposition=Disposition.NOT_ACCEPTED,
+                units=(),
+                transfer_to=None,
                 reason_code=reason.code,
+                merger=merger_ref,
+                category=None,
+                category_source=None,
+                area=area,
+                rule_id=reason.rule_id,
+                rulebook_version=c.version,
+                explanation=f"诉求内容含“{'、'.join(hits)}”，属“{reason.title}”，登记不予受理（实施方案第7条）。",
                 script=reason.script,
-                keywords=hits,
+                matched_keywords=hits,
             )
+        refusal ^= low
 
-    category: Category | None
+    cat: _Cat | None
     source: Literal["agent", "keywords"] | None
     cat_hits: tuple[str, ...]
     if facts.category is not None:
-        category = rulebook.categories.get(facts.category)
-        if category is None:
+        cat = c.category_by_code.get(facts.category)
+        if cat is None:
             raise FactsError("category", "category.unknown", f"未知的诉求分类：{facts.category}")
         source, cat_hits = "agent", ()
     else:
-        category, cat_hits = infer_category(rulebook, facts.content)
-        source = "keywords" if category else None
+        cat, cat_hits = _infer(c, mask >> c.category_shift, content)
+        source = "keywords" if cat else None
 
-    ctx = _Context(merger=merger, category=category, area=area)
-    rule = next(r for r in rulebook.rules if _matches(r.when, facts, ctx))
-    units = _units(rulebook, rule, ctx)
-    reason_code = rule.then.reason_code
-    reason = rulebook.not_accepted.get(reason_code) if reason_code else None
-    lead = units[0].name if units else ""
+    rule = _first_rule(c, facts, line, cat, area.district is not None)
+    units = _units(c, rule, line, cat, area)
     values = {
-        "unit": lead,
+        "unit": units[0].name if units else "",
         "line": facts.line,
-        "line_name": merger.name if merger else "",
-        "mode": MERGER_MODE_LABELS[merger.mode] if merger else "",
-        "category": category.name if category else "",
+        "line_name": line.name if line else "",
+        "mode": line.ref.mode_label if line else "",
+        "category": cat.name if cat else "",
         "area": _area_text(rulebook, area),
-        "reason": reason.script if reason else "",
-        "transfer_to": rule.then.transfer_to or "",
-        "responsible": merger.responsible_text if merger else "",
+        "reason": rule.reason_script or "",
+        "transfer_to": rule.transfer_to or "",
+        "responsible": line.ref.responsible_text if line else "",
     }
-    return decision(
-        rule.then.disposition,
-        rule.id,
-        rule.then.explanation.format_map(values),
+    return Decision(
+        disposition=rule.disposition,
         units=units,
-        transfer_to=rule.then.transfer_to,
-        reason_code=reason_code,
-        script=reason.script if reason else None,
-        category=category,
+        transfer_to=rule.transfer_to,
+        reason_code=rule.reason_code,
+        merger=merger_ref,
+        category=cat.code if cat else None,
         category_source=source,
-        keywords=cat_hits,
+        area=area,
+        rule_id=rule.rule_id,
+        rulebook_version=c.version,
+        explanation=rule.explanation.format_map(values),
+        script=rule.reason_script,
+        matched_keywords=cat_hits,
     )
 
 
-def _merger_ref(entry: MergerEntry | None) -> MergerRef | None:
-    if entry is None:
-        return None
-    return MergerRef(
-        number=entry.number,
-        name=entry.name,
-        mode=entry.mode.value,
-        mode_label=MERGER_MODE_LABELS[entry.mode],
-        responsible_unit=entry.unit,
-        responsible_text=entry.responsible_text,
+def _first_rule(c: _Compiled, facts: RequestFacts, line: _Line | None, cat: _Cat | None, has_area: bool) -> _Rule:
+    """The first rule whose every given condition holds (the rulebook's last rule holds always)."""
+    for r in c.rules:
+        if r.lines is not None and facts.line not in r.lines:
+            continue
+        if r.merger_modes is not None and (line is None or line.mode not in r.merger_modes):
+            continue
+        if r.kinds is not None and facts.kind not in r.kinds:
+            continue
+        if r.categories is not None and (cat is None or cat.code not in r.categories):
+            continue
+        if r.category_scopes is not None and (cat is None or cat.scope not in r.category_scopes):
+            continue
+        if r.caller_types is not None and facts.caller_type not in r.caller_types:
+            continue
+        if r.keywords_any is not None and not _any_in(r.keywords_any, facts.content):
+            continue
+        if r.keywords_none is not None and _any_in(r.keywords_none, facts.content):
+            continue
+        if r.has_answer is not None and r.has_answer != facts.has_answer:
+            continue
+        if r.has_area is not None and r.has_area != has_area:
+            continue
+        if r.has_category is None or r.has_category == (cat is not None):
+            return r
+    raise StopIteration  # unreachable for a loaded rulebook: its last rule has no condition
+
+
+def _units(c: _Compiled, rule: _Rule, line: _Line | None, cat: _Cat | None, area: ResolvedArea) -> tuple[UnitRef, ...]:
+    source = rule.unit_from
+    if source is UnitSource.NONE:
+        return ()
+    if source is UnitSource.FIXED:
+        assert rule.fixed_units is not None  # the loader requires then.unit for a fixed source
+        return rule.fixed_units
+    lead_code: str | None
+    assist = rule.assist
+    if source is UnitSource.MERGER:
+        assert line is not None  # guaranteed by the rule's merger condition
+        lead_code = line.lead
+    elif source is UnitSource.CATEGORY:
+        assert cat is not None
+        lead_code = cat.unit
+        assist = assist + cat.assist
+    else:  # AREA
+        if area.town is not None:
+            lead_code = area.town
+        elif area.district is not None:
+            lead_code = area.district
+        else:
+            assert cat is not None
+            lead_code = cat.unit
+        if cat is not None and cat.territorial:
+            assist = assist + cat.assist
+    assert lead_code is not None
+    return c.unit_refs(lead_code, assist)
+
+
+# --- the rulebook compiled once for routing -------------------------------------------------
+
+
+class _KeywordIndex:
+    """Character -> bitmask of the keyword groups (bit = position) one of whose keywords has it.
+
+    A keyword can occur in a text only if each of its characters does, so indexing one character
+    per keyword gives, in one pass over the text, a superset of the groups that can hit; the
+    groups flagged are then checked exactly. The character chosen is the one fewest keywords
+    share, so that common characters flag few groups.
+    """
+
+    __slots__ = ("always", "chars", "masks")
+
+    def __init__(self, groups: Sequence[Iterable[str]]) -> None:
+        keywords = [tuple(group) for group in groups]
+        spread: dict[str, int] = {}
+        for group in keywords:
+            for k in group:
+                for ch in set(k):
+                    spread[ch] = spread.get(ch, 0) + 1
+        masks: dict[str, int] = {}
+        always = 0
+        for bit, group in enumerate(keywords):
+            for k in group:
+                if not k:  # the empty keyword occurs in every text
+                    always |= 1 << bit
+                    continue
+                ch = min(k, key=lambda x: spread[x])
+                masks[ch] = masks.get(ch, 0) | 1 << bit
+        self.always = always
+        self.masks = masks
+        self.chars = frozenset(masks)
+
+    def candidates(self, text: str) -> int:
+        mask = self.always
+        masks = self.masks
+        for ch in self.chars.intersection(text):
+            mask |= masks[ch]
+        return mask
+
+
+@dataclass(frozen=True, slots=True)
+class _Marker:
+    keywords: tuple[str, ...]
+    keywords_none: tuple[str, ...]
+    transfer_to: str
+    service: str
+    script: str
+    rule_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Reason:
+    code: str
+    title: str
+    script: str
+    keywords: tuple[str, ...]
+    keywords_none: tuple[str, ...]
+    rule_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Cat:
+    category: Category
+    code: str
+    name: str
+    scope: CategoryScope
+    territorial: bool
+    unit: str
+    assist: tuple[str, ...]
+    keywords: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    mode: MergerMode
+    name: str
+    lead: str
+    """Where the line's matters go: the sub-centre seats, else the responsible unit."""
+    ref: MergerRef
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    rule_id: str
+    lines: frozenset[str] | None
+    merger_modes: frozenset[MergerMode] | None
+    kinds: frozenset[Kind] | None
+    categories: frozenset[str] | None
+    category_scopes: frozenset[CategoryScope] | None
+    caller_types: frozenset[CallerType] | None
+    keywords_any: tuple[str, ...] | None
+    keywords_none: tuple[str, ...] | None
+    has_answer: bool | None
+    has_area: bool | None
+    has_category: bool | None
+    disposition: Disposition
+    unit_from: UnitSource
+    fixed_units: tuple[UnitRef, ...] | None
+    assist: tuple[str, ...]
+    transfer_to: str | None
+    reason_code: str | None
+    reason_script: str | None
+    explanation: str
+
+
+class _Compiled:
+    """What routing needs from one rulebook, as plain tuples, dicts and shared frozen refs."""
+
+    __slots__ = (
+        "_assist_refs",
+        "_lead_refs",
+        "_unit_tuples",
+        "categories",
+        "category_by_code",
+        "category_shift",
+        "emergency",
+        "emergency_mask",
+        "keyword_index",
+        "lines",
+        "place_index",
+        "places",
+        "reasons",
+        "refusal_mask",
+        "refusal_shift",
+        "refusals",
+        "rules",
+        "version",
     )
+
+    def __init__(self, rulebook: Rulebook) -> None:
+        self.version = rulebook.version
+        self._lead_refs = {code: _ref(u, "lead") for code, u in rulebook.units.items()}
+        self._assist_refs = {code: _ref(u, "assist") for code, u in rulebook.units.items()}
+        self._unit_tuples: dict[tuple[str, tuple[str, ...]], tuple[UnitRef, ...]] = {}
+
+        units = rulebook.units.values()
+        places = [u for u in units if u.level is UnitLevel.TOWN and u.area_names]
+        places += [u for u in units if u.level is UnitLevel.DISTRICT and u.area_names]
+        self.places = tuple(
+            (
+                u.area_names[0],
+                ResolvedArea(district=u.parent, town=u.code, town_name=u.area_names[0], source="text")
+                if u.level is UnitLevel.TOWN
+                else ResolvedArea(district=u.code, source="text"),
+            )
+            for u in places
+        )
+        self.place_index = _KeywordIndex([(name,) for name, _ in self.places])
+
+        self.emergency = tuple(
+            _Marker(m.keywords, m.keywords_none, m.transfer_to, m.service, m.script, f"emergency.{m.transfer_to}")
+            for m in rulebook.policy.emergency
+        )
+        self.reasons = {
+            code: _Reason(r.code, r.title, r.script, r.keywords, r.keywords_none, f"not_accepted.{r.code}")
+            for code, r in rulebook.not_accepted.items()
+        }
+        # Reasons without keywords are only ever chosen by the agent.
+        self.refusals = tuple(
+            _Reason(r.code, r.title, r.script, r.keywords, r.keywords_none, f"not_accepted.{r.code}")
+            for r in rulebook.policy.not_accepted
+            if r.keywords
+        )
+        self.categories = tuple(
+            _Cat(
+                category=cat,
+                code=cat.code,
+                name=cat.name,
+                scope=cat.scope,
+                territorial=cat.scope is CategoryScope.TERRITORIAL,
+                unit=cat.unit,
+                assist=cat.assist,
+                keywords=cat.keywords,
+            )
+            for cat in rulebook.categories.values()
+        )
+        self.category_by_code = {cat.code: cat for cat in self.categories}
+        # One index over every content keyword: emergencies, then refusals, then categories.
+        self.emergency_mask = (1 << len(self.emergency)) - 1
+        self.refusal_shift = len(self.emergency)
+        self.refusal_mask = (1 << len(self.refusals)) - 1
+        self.category_shift = self.refusal_shift + len(self.refusals)
+        self.keyword_index = _KeywordIndex(
+            [m.keywords for m in self.emergency]
+            + [r.keywords for r in self.refusals]
+            + [cat.keywords for cat in self.categories]
+        )
+
+        self.lines = {
+            number: _Line(
+                mode=entry.mode,
+                name=entry.name,
+                lead=entry.route_unit or entry.unit,
+                ref=MergerRef(
+                    number=entry.number,
+                    name=entry.name,
+                    mode=entry.mode.value,
+                    mode_label=MERGER_MODE_LABELS[entry.mode],
+                    responsible_unit=entry.unit,
+                    responsible_text=entry.responsible_text,
+                ),
+            )
+            for number, entry in rulebook.lines.items()
+        }
+        self.rules = tuple(self._rule(rulebook, r) for r in rulebook.rules)
+
+    def _rule(self, rulebook: Rulebook, rule: Rule) -> _Rule:
+        w, t = rule.when, rule.then
+        reason = rulebook.not_accepted.get(t.reason_code) if t.reason_code else None
+        return _Rule(
+            rule_id=rule.id,
+            lines=w.lines,
+            merger_modes=w.merger_modes,
+            kinds=w.kinds,
+            categories=w.categories,
+            category_scopes=w.category_scopes,
+            caller_types=w.caller_types,
+            keywords_any=tuple(w.keywords_any) if w.keywords_any is not None else None,
+            keywords_none=tuple(w.keywords_none) if w.keywords_none is not None else None,
+            has_answer=w.has_answer,
+            has_area=w.has_area,
+            has_category=w.has_category,
+            disposition=t.disposition,
+            unit_from=t.unit_from,
+            fixed_units=self.unit_refs(t.unit, t.assist) if t.unit_from is UnitSource.FIXED and t.unit else None,
+            assist=t.assist,
+            transfer_to=t.transfer_to,
+            reason_code=t.reason_code,
+            reason_script=reason.script if reason else None,
+            explanation=t.explanation,
+        )
+
+    def unit_refs(self, lead: str, assist: tuple[str, ...]) -> tuple[UnitRef, ...]:
+        """Lead first, then each assisting unit once, never the lead again; shared per rulebook.
+
+        The cache is bounded: leads are units and assists come from rules and categories.
+        """
+        key = (lead, assist)
+        refs = self._unit_tuples.get(key)
+        if refs is None:
+            refs = (self._lead_refs[lead], *(self._assist_refs[a] for a in dict.fromkeys(assist) if a != lead))
+            self._unit_tuples[key] = refs
+        return refs
 
 
 def _ref(unit: Unit, role: Literal["lead", "assist"]) -> UnitRef:
     return UnitRef(code=unit.code, name=unit.name, role=role, level=unit.level.value)
 
 
-def _units(rulebook: Rulebook, rule: Rule, ctx: _Context) -> tuple[UnitRef, ...]:
-    source = rule.then.unit_from
-    lead_code: str | None
-    assist: tuple[str, ...] = rule.then.assist
-    if source is UnitSource.NONE:
-        return ()
-    if source is UnitSource.FIXED:
-        lead_code = rule.then.unit
-    elif source is UnitSource.MERGER:
-        assert ctx.merger is not None  # guaranteed by the rule's merger condition
-        lead_code = ctx.merger.route_unit or ctx.merger.unit
-    elif source is UnitSource.CATEGORY:
-        assert ctx.category is not None
-        lead_code = ctx.category.unit
-        assist = assist + ctx.category.assist
-    else:  # AREA
-        if ctx.area.town is not None:
-            lead_code = ctx.area.town
-        elif ctx.area.district is not None:
-            lead_code = ctx.area.district
-        else:
-            assert ctx.category is not None
-            lead_code = ctx.category.unit
-        if ctx.category is not None and ctx.category.scope is CategoryScope.TERRITORIAL:
-            assist = assist + ctx.category.assist
-    assert lead_code is not None
-    refs = [_ref(rulebook.units[lead_code], "lead")]
-    refs += [_ref(rulebook.units[a], "assist") for a in dict.fromkeys(assist) if a != lead_code]
-    return tuple(refs)
+_COMPILED: dict[int, tuple[Rulebook, _Compiled]] = {}
+_COMPILED_MAX = 8
+
+
+def _compiled(rulebook: Rulebook) -> _Compiled:
+    """Compile a rulebook on first use and reuse it while the same object is routed against.
+
+    Keyed by identity (a rulebook's mappings make it unhashable) and checked by identity, so a
+    new rulebook at a recycled address is never served another's tables; the oldest entries
+    are dropped so that reloading rulebooks does not keep them all alive.
+    """
+    hit = _COMPILED.get(id(rulebook))
+    if hit is not None and hit[0] is rulebook:
+        return hit[1]
+    compiled = _Compiled(rulebook)
+    while len(_COMPILED) >= _COMPILED_MAX:
+        del _COMPILED[next(iter(_COMPILED))]
+    _COMPILED[id(rulebook)] = (rulebook, compiled)
+    return compiled
