@@ -1,0 +1,1 @@
+"""Thin Celery shell: app config, beat schedule, per-process runtime, tasks calling hotline services."""

@@ -1,0 +1,56 @@
+"""The Celery application (``celery -A workers.app worker|beat``), configured from hotline settings.
+
+Habits (STYLE.md 4–7): tasks take IDs, are idempotent and acknowledged late; deadlines are rows
+in PostgreSQL found by beat sweeps, never long countdowns in Redis.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init, worker_process_shutdown
+
+from hotline.settings import get_settings
+from workers import runtime
+
+TASK_HEALTH = "health.check"
+
+
+def make_celery(broker_url: str | None = None) -> Celery:
+    settings = get_settings()
+    url = broker_url or settings.redis_url or "redis://127.0.0.1:6379/0"
+    celery = Celery("hotline", broker=url, backend=url)
+    celery.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        timezone="Asia/Shanghai",
+        enable_utc=True,
+        result_expires=3600,
+        broker_connection_retry_on_startup=True,
+        beat_schedule={},  # the deadline, callback and notification sweeps are scheduled here (issue 4)
+    )
+    celery.task(name=TASK_HEALTH)(health_check)
+    return celery
+
+
+def health_check() -> dict[str, Any]:
+    """Proves a worker reaches the database with the same services the API uses."""
+    return runtime.run(runtime.database_health())
+
+
+@worker_process_init.connect
+def _init_process(**_: Any) -> None:
+    runtime.reset()
+
+
+@worker_process_shutdown.connect
+def _shutdown_process(**_: Any) -> None:
+    runtime.close()
+
+
+app = make_celery()
