@@ -43,14 +43,16 @@ def health_check() -> dict[str, Any]:
     return runtime.run(runtime.database_health())
 
 
-@worker_process_init.connect
 def _init_process(**_: Any) -> None:
     runtime.reset()
 
 
-@worker_process_shutdown.connect
 def _shutdown_process(**_: Any) -> None:
     runtime.close()
+
+
+worker_process_init.connect(_init_process, weak=False)
+worker_process_shutdown.connect(_shutdown_process, weak=False)
 
 
 app = make_celery()
