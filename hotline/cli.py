@@ -67,7 +67,14 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
     rulebook = _rulebook(settings)
     print(f"规则库 {rulebook.version}；服务地址 http://{args.host}:{args.port}  接口文档 /docs")
-    uvicorn.run(create_app(settings, rulebook=rulebook), host=args.host, port=args.port, log_level="info")
+    options = {"host": args.host, "port": args.port, "log_level": "warning" if args.quiet else "info"}
+    if args.quiet:
+        options["access_log"] = False
+    if args.workers > 1:
+        # Several processes need an import string; each builds its app from the same environment.
+        uvicorn.run("hotline.app:create_app", factory=True, workers=args.workers, **options)
+    else:
+        uvicorn.run(create_app(settings, rulebook=rulebook), **options)
 
 
 def cmd_users_create(settings: Settings, args: argparse.Namespace) -> None:
@@ -117,9 +124,13 @@ def cmd_calendar_import(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_demo_generate(settings: Settings, args: argparse.Namespace) -> None:
-    from hotline.demo import generate_tickets
+    from hotline.demo import DemoDataError, generate_tickets
 
-    n = asyncio.run(generate_tickets(database_url(settings), args.tickets, seed=args.seed, progress=not args.quiet))
+    try:
+        n = asyncio.run(generate_tickets(database_url(settings), args.tickets, seed=args.seed, progress=not args.quiet))
+    except DemoDataError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        raise SystemExit(1) from exc
     print(f"已生成 {n} 张演示工单")
 
 
@@ -137,6 +148,8 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="启动 API 服务")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="服务进程数")
+    serve.add_argument("--quiet", action="store_true", help="不输出访问日志")
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="迁移数据库，载入规则库承办单位和法定节假日").set_defaults(func=cmd_migrate)
 
