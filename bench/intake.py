@@ -1,6 +1,6 @@
 """Sustained intake through the HTTP API, against raw single-row asyncpg inserts of the same rows.
 
-Run from the repository root: ``python bench/intake.py [--seconds 20] [--concurrency 32] [--workers 2]``.
+Run from the repository root: ``python bench/intake.py [--seconds 20] [--concurrency 16] [--workers 2]``.
 
 * Starts a real server process (``python -m hotline serve``) on a fresh, migrated database:
   ``HOTLINE_BENCH_DATABASE_URL`` names the PostgreSQL server (an asyncpg URL); without it the
@@ -208,7 +208,7 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2, help="server worker processes")
     ap.add_argument("--limit", type=int, default=200_000, help="at most this many requests")
     args = ap.parse_args()

@@ -24,7 +24,10 @@ def make_engine(url: str, settings: Settings | None = None) -> AsyncEngine:
         url,
         pool_size=pool,
         max_overflow=pool,
-        pool_pre_ping=True,
+        # No pre-ping round trip per request: a connection broken by a server restart is
+        # invalidated on first use (the request fails cleanly and the client retries with its
+        # Idempotency-Key); recycling bounds the age of pooled connections.
+        pool_recycle=1800,
         echo=bool(settings and settings.sql_echo),
         connect_args={"server_settings": {"timezone": "UTC", "application_name": "hotline"}},
     )

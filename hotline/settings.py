@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     secret_key: str = PLACEHOLDER_SECRET
     token_ttl_minutes: int = Field(default=12 * 60, ge=1)
+    auth_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    """How long a verified token is trusted without re-reading the user (deactivation delay)."""
     rulebook_dir: Path | None = None
     """A rulebook directory other than the shipped ``routing_rules/data``."""
     db_pool_size: int = Field(default=10, ge=1)

@@ -39,15 +39,22 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 async def get_actor(session: SessionDep, runtime: RuntimeDep, token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+    """The user behind the bearer token. A verified token is remembered for a few seconds
+    (``HOTLINE_AUTH_CACHE_SECONDS``), so a deactivated account is refused within that time."""
     if not token:
         raise Unauthorized("请先登录", code="auth.required")
+    actor = runtime.actors.get(token)
+    if actor is not None:
+        return actor
     claims = read_token(runtime.settings.secret_key, token)
     if claims is None:
         raise Unauthorized("登录已失效，请重新登录", code="auth.invalid_token")
     user = await get_active_user(session, int(claims["sub"]))
     if user is None:
         raise Unauthorized("账号不存在或已停用", code="auth.inactive")
-    return actor_of(user)
+    actor = actor_of(user)
+    runtime.actors.put(token, actor, float(claims["exp"]))
+    return actor
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

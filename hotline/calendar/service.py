@@ -51,6 +51,13 @@ class CalendarCache:
     def invalidate(self) -> None:
         self._calendar = None
 
+    @property
+    def current(self) -> tuple[WorkingCalendar, tuple[int, datetime | None]] | None:
+        """The calendar last loaded and its stamp, without asking the database (hot paths verify later)."""
+        if self._calendar is None or self._stamp is None:
+            return None
+        return self._calendar, self._stamp
+
 
 async def seed_from_chinesecalendar(session: AsyncSession) -> list[int]:
     """Load every year the ``chinesecalendar`` package knows and the database does not have yet.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, exists, func, select, text, true
@@ -143,3 +143,156 @@ async def page(
         .limit(page_size)
     )
     return [(t, d) for t, d in rows], total
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeRow:
+    """Everything one intake writes: caller, ticket, decision, units, deadline and the first event."""
+
+    now: datetime
+    number_prefix: str
+    caller: tuple[str, str | None, str | None, str | None, str | None, bool]
+    channel: str
+    line: str
+    kind: str
+    category: str | None
+    content: str
+    address: str | None
+    area_district: str | None
+    area_town: str | None
+    area_village: str | None
+    caller_type: str
+    status: str
+    disposition: str
+    lead_unit: str | None
+    reason_code: str | None
+    transfer_to: str | None
+    answer: str | None
+    rulebook_version: str
+    created_by: int
+    idempotency_key: str | None
+    request_hash: str
+    rule_id: str
+    decision_json: str
+    unit_codes: list[str]
+    unit_roles: list[str]
+    working_days: int | None
+    due_date: date | None
+    due_at: datetime | None
+    provisional: bool | None
+    event_note: str
+    event_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class Inserted:
+    ticket_id: int
+    number: str
+    calendar_stamp: tuple[int, datetime | None]
+
+
+# One round trip for the whole intake: the ticket takes its caller id from the sequence so that a
+# replayed Idempotency-Key (ON CONFLICT DO NOTHING) writes nothing at all, not even the caller.
+# Foreign keys are checked at the end of the statement, after every sub-statement has run.
+_INTAKE_SQL = """
+WITH ids AS (
+    SELECT nextval(pg_get_serial_sequence('callers', 'id')) AS caller_id, nextval('ticket_number_seq') AS n
+), t AS (
+    INSERT INTO tickets (number, channel, line, kind, category, content, address, area_district, area_town,
+        area_village, caller_id, caller_type, status, disposition, lead_unit_code, reason_code, transfer_to,
+        answer, rulebook_version, created_by, idempotency_key, request_hash, created_at, updated_at)
+    SELECT $1 || lpad(ids.n::text, greatest(7, length(ids.n::text)), '0'), $2, $3, $4, $5, $6, $7, $8, $9, $10,
+        ids.caller_id, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22
+    FROM ids
+    ON CONFLICT ON CONSTRAINT uq_tickets_idempotency DO NOTHING
+    RETURNING id, number, caller_id
+), c AS (
+    INSERT INTO callers (id, type, name, phone, enterprise_name, credit_code, confidential, created_at)
+    SELECT t.caller_id, $23, $24, $25, $26, $27, $28, $22 FROM t
+), d AS (
+    INSERT INTO routing_decisions (ticket_id, rulebook_version, rule_id, disposition, decision, created_at)
+    SELECT t.id, $18, $29, $13, $30::jsonb, $22 FROM t
+), u AS (
+    INSERT INTO ticket_units (ticket_id, unit_code, role, assigned_at)
+    SELECT t.id, x.code, x.role, $22 FROM t, unnest($31::text[], $32::text[]) AS x(code, role)
+), dl AS (
+    INSERT INTO deadlines (ticket_id, unit_code, kind, start_at, working_days, due_date, due_at, provisional,
+        created_at)
+    SELECT t.id, $14, 'reply', $22, $33, $34, $35, $36, $22 FROM t WHERE $33::int IS NOT NULL
+), e AS (
+    INSERT INTO ticket_events (ticket_id, at, actor_id, action, from_status, to_status, unit_code, due_before,
+        due_after, note, data)
+    SELECT t.id, $22, $19, 'intake', NULL, $12, $14, NULL, $35, $37, $38::jsonb FROM t
+)
+SELECT t.id, t.number, (SELECT count(*) FROM calendar_years) AS years,
+    (SELECT max(loaded_at) FROM calendar_years) AS loaded
+FROM t
+"""
+
+
+async def insert_intake(session: AsyncSession, row: IntakeRow) -> Inserted | None:
+    """Write one intake in a single statement; ``None`` when its Idempotency-Key was already used."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    caller_type, name, phone, enterprise, credit, confidential = row.caller
+    record = await driver.fetchrow(
+        _INTAKE_SQL,
+        row.number_prefix,
+        row.channel,
+        row.line,
+        row.kind,
+        row.category,
+        row.content,
+        row.address,
+        row.area_district,
+        row.area_town,
+        row.area_village,
+        row.caller_type,
+        row.status,
+        row.disposition,
+        row.lead_unit,
+        row.reason_code,
+        row.transfer_to,
+        row.answer,
+        row.rulebook_version,
+        row.created_by,
+        row.idempotency_key,
+        row.request_hash,
+        row.now,
+        caller_type,
+        name,
+        phone,
+        enterprise,
+        credit,
+        confidential,
+        row.rule_id,
+        row.decision_json,
+        row.unit_codes,
+        row.unit_roles,
+        row.working_days,
+        row.due_date,
+        row.due_at,
+        row.provisional,
+        row.event_note,
+        row.event_json,
+    )
+    if record is None:
+        return None
+    return Inserted(int(record["id"]), str(record["number"]), (int(record["years"]), record["loaded"]))
+
+
+async def update_intake_deadline(
+    session: AsyncSession, ticket_id: int, due_date: date, due_at: datetime, provisional: bool
+) -> None:
+    """Correct the first deadline when the calendar changed between computing and writing it."""
+    deadline = await running_deadline(session, ticket_id)
+    assert deadline is not None
+    deadline.due_date, deadline.due_at, deadline.provisional = due_date, due_at, provisional
+    event = (
+        await session.execute(
+            select(TicketEvent).where(TicketEvent.ticket_id == ticket_id, TicketEvent.action == "intake")
+        )
+    ).scalar_one()
+    event.due_after = due_at
+    await session.flush()

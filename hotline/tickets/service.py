@@ -10,14 +10,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatcher.calendar import LOCAL_TZ
 from dispatcher.lifecycle import STATUS_LABELS, Action, Status, transition
 from dispatcher.routing import AreaInput, Decision, FactsError, RequestFacts, route
 from hotline.errors import Conflict, InvalidInput, NotFound
-from hotline.models import Caller, Deadline, RoutingDecision, Ticket, TicketEvent, TicketUnit
+from hotline.models import Caller, Deadline, Ticket
 from hotline.privacy import mask_credit_code, mask_name, mask_phone
 from hotline.runtime import Runtime
 from hotline.tickets import repository as repo
@@ -77,70 +76,34 @@ class IntakeResult:
 
 
 def _request_hash(data: TicketIn) -> str:
-    return hashlib.sha256(json.dumps(data.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    """Identity of a call's content, to tell a retry (same content) from a reused key."""
+    return hashlib.sha256(data.model_dump_json().encode()).hexdigest()
 
 
 async def intake(
     session: AsyncSession, rt: Runtime, actor: Actor, data: TicketIn, idempotency_key: str | None
 ) -> IntakeResult:
-    """Log one call as a ticket. A retry with the same ``Idempotency-Key`` returns the same ticket."""
+    """Log one call as a ticket in one statement. A retry with the same ``Idempotency-Key`` returns
+    the same ticket; the same key with a different call is refused."""
     digest = _request_hash(data)
-    if idempotency_key:
-        replay = await _replay(session, rt, actor, idempotency_key, digest)
-        if replay is not None:
-            return replay
     decision = preview(rt, data)
-    try:
-        async with session.begin_nested():
-            ticket = await _record(session, rt, actor, data, decision, idempotency_key, digest)
-    except IntegrityError:
-        if not idempotency_key:
-            raise
-        replay = await _replay(session, rt, actor, idempotency_key, digest)
-        if replay is None:
-            raise
-        return replay
-    return IntakeResult(await ticket_out(session, rt, actor, ticket, events=False, unmask=False), created=True)
-
-
-async def _replay(session: AsyncSession, rt: Runtime, actor: Actor, key: str, digest: str) -> IntakeResult | None:
-    existing = await repo.by_idempotency_key(session, actor.id, key)
-    if existing is None:
-        return None
-    if existing.request_hash != digest:
-        raise Conflict(
-            "该 Idempotency-Key 已用于另一张不同内容的工单，请为新来电使用新的键值",
-            code="idempotency.key_reused",
-        )
-    return IntakeResult(await ticket_out(session, rt, actor, existing, events=False, unmask=False), created=False)
-
-
-async def _record(
-    session: AsyncSession,
-    rt: Runtime,
-    actor: Actor,
-    data: TicketIn,
-    decision: Decision,
-    idempotency_key: str | None,
-    digest: str,
-) -> Ticket:
     now = rt.clock()
-    status = transition(None, ACTION_OF[decision.disposition])
-    caller = Caller(
-        type=data.caller.type.value,
-        name=data.caller.name,
-        phone=data.caller.phone,
-        enterprise_name=data.caller.enterprise_name,
-        credit_code=data.caller.credit_code,
-        confidential=data.caller.confidential,
-        created_at=now,
-    )
-    session.add(caller)
-    await session.flush()
+    cached = rt.calendar.current
+    if cached is None:
+        calendar = await rt.calendar.get(session)
+        cached = rt.calendar.current
+        assert cached is not None
+    calendar, stamp = cached
     lead = decision.lead
-    seq = await repo.next_number_seq(session)
-    ticket = Ticket(
-        number=f"{now.astimezone(LOCAL_TZ):%Y%m%d}{seq:07d}",
+    days = working_days_for(rt, data.caller.type) if lead else None
+    due = calendar.deadline(now, days) if days else None
+    status = transition(None, ACTION_OF[decision.disposition])
+    routing = decision.as_dict()
+    c = data.caller
+    row = repo.IntakeRow(
+        now=now,
+        number_prefix=f"{now.astimezone(LOCAL_TZ):%Y%m%d}",
+        caller=(c.type.value, c.name, c.phone, c.enterprise_name, c.credit_code, c.confidential),
         channel=data.channel.value,
         line=data.line,
         kind=data.kind.value,
@@ -150,11 +113,10 @@ async def _record(
         area_district=decision.area.district,
         area_town=decision.area.town or decision.area.town_name,
         area_village=decision.area.village,
-        caller_id=caller.id,
-        caller_type=data.caller.type.value,
+        caller_type=c.type.value,
         status=status.value,
         disposition=decision.disposition.value,
-        lead_unit_code=lead.code if lead else None,
+        lead_unit=lead.code if lead else None,
         reason_code=decision.reason_code,
         transfer_to=decision.transfer_to,
         answer=data.answer if decision.disposition is Disposition.DIRECT_ANSWER else None,
@@ -162,64 +124,88 @@ async def _record(
         created_by=actor.id,
         idempotency_key=idempotency_key,
         request_hash=digest,
-        created_at=now,
-        updated_at=now,
+        rule_id=decision.rule_id,
+        decision_json=json.dumps(routing, ensure_ascii=False),
+        unit_codes=[u.code for u in decision.units],
+        unit_roles=[u.role for u in decision.units],
+        working_days=days,
+        due_date=due.due_date if due else None,
+        due_at=due.due_at if due else None,
+        provisional=due.provisional if due else None,
+        event_note=decision.explanation,
+        event_json=json.dumps(
+            {"disposition": decision.disposition.value, "rule_id": decision.rule_id, "channel": data.channel.value},
+            ensure_ascii=False,
+        ),
     )
-    session.add(ticket)
-    await session.flush()
-    session.add(
-        RoutingDecision(
-            ticket_id=ticket.id,
-            rulebook_version=decision.rulebook_version,
-            rule_id=decision.rule_id,
-            disposition=decision.disposition.value,
-            decision=decision.as_dict(),
-            created_at=now,
-        )
-    )
-    due_after = None
-    if lead is not None:
-        session.add_all(
-            TicketUnit(ticket_id=ticket.id, unit_code=u.code, role=u.role, assigned_at=now) for u in decision.units
-        )
-        calendar = await rt.calendar.get(session)
-        days = working_days_for(rt, data.caller.type)
-        due = calendar.deadline(now, days)
-        due_after = due.due_at
-        session.add(
-            Deadline(
-                ticket_id=ticket.id,
-                unit_code=lead.code,
-                kind="reply",
-                start_at=now,
-                working_days=days,
-                due_date=due.due_date,
-                due_at=due.due_at,
-                provisional=due.provisional,
-                created_at=now,
+    inserted = await repo.insert_intake(session, row)
+    if inserted is None:
+        assert idempotency_key is not None
+        return await _replay(session, rt, actor, idempotency_key, digest)
+    if due is not None and days is not None and inserted.calendar_stamp != stamp:
+        # The stored calendar changed since this process cached it (an import elsewhere): recompute.
+        fresh = (await rt.calendar.get(session)).deadline(now, days)
+        if (fresh.due_date, fresh.provisional) != (due.due_date, due.provisional):
+            await repo.update_intake_deadline(
+                session, inserted.ticket_id, fresh.due_date, fresh.due_at, fresh.provisional
             )
-        )
-    session.add(
-        TicketEvent(
-            ticket_id=ticket.id,
-            at=now,
-            actor_id=actor.id,
-            action="intake",
-            from_status=None,
-            to_status=status.value,
-            unit_code=lead.code if lead else None,
-            due_before=None,
-            due_after=due_after,
-            note=decision.explanation,
-            data={
-                "disposition": decision.disposition.value,
-                "rule_id": decision.rule_id,
-                "channel": data.channel.value,
-            },
-        )
+        due = fresh
+    ticket = TicketOut(
+        number=inserted.number,
+        status=status.value,
+        status_label=STATUS_LABELS[status],
+        disposition=decision.disposition.value,
+        channel=data.channel.value,
+        line=data.line,
+        kind=data.kind.value,
+        category=decision.category,
+        content=data.content,
+        address=data.address,
+        area={"district": row.area_district, "town": row.area_town, "village": row.area_village},
+        answer=row.answer,
+        lead_unit=row.lead_unit,
+        caller=_masked_caller(c.type.value, c.name, c.phone, c.enterprise_name, c.credit_code, c.confidential),
+        routing=routing,
+        deadline=None
+        if due is None or days is None
+        else DeadlineOut(
+            due_date=due.due_date, due_at=due.due_at, working_days=days, provisional=due.provisional, unit=row.lead_unit
+        ),
+        created_at=now,
     )
-    await session.flush()
-    return ticket
+    return IntakeResult(ticket, created=True)
+
+
+async def _replay(session: AsyncSession, rt: Runtime, actor: Actor, key: str, digest: str) -> IntakeResult:
+    existing = await repo.by_idempotency_key(session, actor.id, key)
+    assert existing is not None  # the insert conflicted on this key
+    if existing.request_hash != digest:
+        raise Conflict(
+            "该 Idempotency-Key 已用于另一张不同内容的工单，请为新来电使用新的键值",
+            code="idempotency.key_reused",
+        )
+    return IntakeResult(await ticket_out(session, rt, actor, existing, events=False, unmask=False), created=False)
+
+
+def _masked_caller(
+    type_: str,
+    name: str | None,
+    phone: str | None,
+    enterprise: str | None,
+    credit: str | None,
+    confidential: bool,
+    *,
+    hidden: bool = False,
+) -> CallerOut:
+    return CallerOut(
+        type=type_,
+        name="（保密）" if hidden else mask_name(name),
+        phone=None if hidden else mask_phone(phone),
+        enterprise_name=enterprise,
+        credit_code=None if hidden else mask_credit_code(credit),
+        confidential=confidential,
+        masked=True,
+    )
 
 
 def _caller_out(caller: Caller, unmask: bool, actor: Actor) -> CallerOut:
@@ -233,15 +219,14 @@ def _caller_out(caller: Caller, unmask: bool, actor: Actor) -> CallerOut:
             confidential=caller.confidential,
             masked=False,
         )
-    hidden = caller.confidential and actor.is_unit_handler
-    return CallerOut(
-        type=caller.type,
-        name="（保密）" if hidden else mask_name(caller.name),
-        phone=None if hidden else mask_phone(caller.phone),
-        enterprise_name=caller.enterprise_name,
-        credit_code=None if hidden else mask_credit_code(caller.credit_code),
-        confidential=caller.confidential,
-        masked=True,
+    return _masked_caller(
+        caller.type,
+        caller.name,
+        caller.phone,
+        caller.enterprise_name,
+        caller.credit_code,
+        caller.confidential,
+        hidden=caller.confidential and actor.is_unit_handler,
     )
 
 

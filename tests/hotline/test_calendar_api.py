@@ -119,3 +119,24 @@ async def test_bad_schedule_is_refused_naming_the_entry(client: AsyncClient, log
     assert problem["code"] == "calendar.makeup_not_weekend"
     assert "2027-01-06" in problem["message"]
     assert json.dumps(bad)  # the schedule itself is untouched by the refusal
+
+
+async def test_intake_notices_a_calendar_imported_by_another_process(
+    client: AsyncClient, login, clock, session: AsyncSession, runtime
+) -> None:
+    from hotline.calendar.service import CalendarCache, import_schedule
+
+    agent = await login("agent")
+    clock.now = clock.now.replace(year=2026, month=12, day=30)
+    body = {"caller": {"type": "citizen"}, "kind": "complaint", "content": "噪音扰民", "line": "12345"}
+    first = (await client.post("/api/v1/tickets", json=body, headers=agent.headers)).json()
+    assert first["deadline"]["provisional"] is True  # this process has now cached the calendar
+    # Another process imports 2027; this process's cache knows nothing of it.
+    await import_schedule(session, CalendarCache(), json.dumps(SCHEDULE_2027), None, clock())
+    await session.commit()
+    second = (await client.post("/api/v1/tickets", json=body, headers=agent.headers)).json()
+    assert second["deadline"]["due_date"] == "2027-01-09"
+    assert second["deadline"]["provisional"] is False
+    stored = (await client.get(f"/api/v1/tickets/{second['number']}", headers=agent.headers)).json()
+    assert stored["deadline"]["due_date"] == "2027-01-09"
+    assert stored["events"][0]["due_after"] == "2027-01-10T00:00:00+08:00"
