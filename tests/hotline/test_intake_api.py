@@ -263,3 +263,19 @@ async def test_login_issues_a_bearer_token(client: AsyncClient, login) -> None:
     assert me.json()["username"] == agent.actor.username
     wrong = await client.post("/api/v1/auth/token", data={"username": "agent-login", "password": "nope"})
     assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "auth.invalid_credentials"
+
+
+async def test_a_deactivated_account_is_refused_once_its_token_cache_lapses(
+    client: AsyncClient, login, session: AsyncSession, runtime
+) -> None:
+    from hotline.models import User
+
+    agent = await login("agent")
+    assert (await client.get("/api/v1/tickets", headers=agent.headers)).status_code == 200
+    user = await session.get(User, agent.actor.id)
+    assert user is not None
+    user.active = False
+    await session.commit()
+    runtime.actors.forget(agent.actor.id)  # what the cache lapsing after HOTLINE_AUTH_CACHE_SECONDS does
+    r = await client.get("/api/v1/tickets", headers=agent.headers)
+    assert r.status_code == 401 and r.json()["error"]["code"] == "auth.inactive"
