@@ -22,6 +22,8 @@ class Status(StrEnum):
     TRANSFERRED = "transferred"
     NOT_ACCEPTED = "not_accepted"
     MERGED = "merged"
+    ARBITRATION = "arbitration"
+    REPEAT = "repeat"
 
 
 STATUS_LABELS: dict[Status, str] = {
@@ -35,10 +37,12 @@ STATUS_LABELS: dict[Status, str] = {
     Status.TRANSFERRED: "已转紧急热线",
     Status.NOT_ACCEPTED: "不予受理",
     Status.MERGED: "已并单",
+    Status.ARBITRATION: "待编制部门裁定",
+    Status.REPEAT: "重复来电（已关联原工单）",
 }
 
 OPEN_STATUSES: frozenset[Status] = frozenset(
-    {Status.DISPATCHED, Status.ACCEPTED, Status.RETURN_REQUESTED, Status.REPLIED}
+    {Status.DISPATCHED, Status.ACCEPTED, Status.RETURN_REQUESTED, Status.ARBITRATION, Status.REPLIED}
 )
 """Statuses in which a handling unit's deadline is running."""
 
@@ -60,6 +64,19 @@ class Action(StrEnum):
     MERGE = "merge"  # 并单
     REDISPATCH = "redispatch"  # 中心改派
     RECALCULATE = "recalculate"  # 日历变更后重算时限（状态不变）
+    REFER_ARBITRATION = "refer_arbitration"  # 中心提请机构编制部门裁定
+    ESCALATE_RETURN = "escalate_return"  # 退单次数超限，直接提请裁定
+    ARBITRATE = "arbitrate"  # 机构编制部门裁定承办单位（终局）
+    LINK_REPEAT = "link_repeat"  # 重复来电关联原工单
+    REQUEST_EXTENSION = "request_extension"  # 申请延期
+    DECIDE_EXTENSION = "decide_extension"  # 审核延期
+    ADD_ASSIST = "add_assist"  # 增加协办单位
+    DISPATCH_DOWN = "dispatch_down"  # 向下一级派单
+    ANSWER_TASK = "answer_task"  # 协办/下级单位答复
+    RELEASE_TASK = "release_task"  # 解除协办/下派任务
+    SUPERVISE = "supervise"  # 下发督办单
+    RESPOND_SUPERVISION = "respond_supervision"  # 回复督办单
+    MERGE_PRIMARY = "merge_primary"  # 作为主单接收并单
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +88,8 @@ class Transition:
 
 
 _RUNNING = frozenset({Status.DISPATCHED, Status.ACCEPTED})
+_HANDLING = frozenset({Status.DISPATCHED, Status.ACCEPTED, Status.RETURN_REQUESTED, Status.ARBITRATION})
+_SUPERVISABLE = frozenset(OPEN_STATUSES | {Status.CALLBACK_PENDING})
 
 TRANSITIONS: dict[Action, Transition] = {
     Action.DISPATCH: Transition(frozenset({None}), Status.DISPATCHED, "受理派单"),
@@ -89,6 +108,19 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.MERGE: Transition(_RUNNING, Status.MERGED, "并单"),
     Action.REDISPATCH: Transition(_RUNNING, Status.DISPATCHED, "改派"),
     Action.RECALCULATE: Transition(frozenset(OPEN_STATUSES), None, "重算办理时限"),
+    Action.REFER_ARBITRATION: Transition(frozenset({Status.RETURN_REQUESTED}), Status.ARBITRATION, "提请裁定"),
+    Action.ESCALATE_RETURN: Transition(_RUNNING, Status.ARBITRATION, "退单超限提请裁定"),
+    Action.ARBITRATE: Transition(frozenset({Status.ARBITRATION}), Status.DISPATCHED, "裁定承办单位"),
+    Action.LINK_REPEAT: Transition(frozenset({None}), Status.REPEAT, "重复来电关联"),
+    Action.REQUEST_EXTENSION: Transition(_RUNNING, None, "申请延期"),
+    Action.DECIDE_EXTENSION: Transition(_HANDLING | {Status.REPLIED}, None, "审核延期"),
+    Action.ADD_ASSIST: Transition(_RUNNING, None, "增加协办单位"),
+    Action.DISPATCH_DOWN: Transition(_RUNNING, None, "向下级派单"),
+    Action.ANSWER_TASK: Transition(_RUNNING, None, "子任务答复"),
+    Action.RELEASE_TASK: Transition(_RUNNING, None, "解除子任务"),
+    Action.SUPERVISE: Transition(_SUPERVISABLE, None, "下发督办单"),
+    Action.RESPOND_SUPERVISION: Transition(_SUPERVISABLE | {Status.CLOSED}, None, "回复督办单"),
+    Action.MERGE_PRIMARY: Transition(_RUNNING, None, "并入工单"),
 }
 
 

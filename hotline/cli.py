@@ -22,6 +22,7 @@ DEMO_USERS = [
     ("agent1", "agent", None, "Agent#12345", "话务座席（演示）"),
     ("supervisor1", "supervisor", None, "Super#12345", "热线中心督办（演示）"),
     ("admin1", "admin", None, "Admin#12345", "系统管理员（演示）"),
+    ("bianban1", "arbitrator", None, "Arbit#12345", "市委编办裁定人员（演示）"),
     ("hrss1", "unit_handler", "city.human_resources", "Unit#12345", "市人力资源社会保障局经办人（演示）"),
     ("urban1", "unit_handler", "city.urban_management", "Unit#12345", "市城市管理局经办人（演示）"),
     ("xuecheng1", "unit_handler", "district.xuecheng", "Unit#12345", "薛城区经办人（演示）"),
@@ -156,7 +157,7 @@ def parser() -> argparse.ArgumentParser:
     users = sub.add_parser("users", help="用户管理").add_subparsers(dest="users_command", required=True)
     create = users.add_parser("create", help="创建用户")
     create.add_argument("username")
-    create.add_argument("--role", required=True, choices=["agent", "unit_handler", "supervisor", "admin"])
+    create.add_argument("--role", required=True, choices=["agent", "unit_handler", "supervisor", "arbitrator", "admin"])
     create.add_argument("--unit", default=None, help="承办单位编码（unit_handler 必填）")
     create.add_argument("--password", required=True)
     create.add_argument("--display-name", default=None)

@@ -38,7 +38,7 @@ NOW = text("now()")
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: TZ, dict[str, Any]: JSONB}  # noqa: RUF012 (SQLAlchemy reads it)
+    type_annotation_map = {datetime: TZ, dict[str, Any]: JSONB, list[dict[str, Any]]: JSONB}  # noqa: RUF012 (SQLAlchemy reads it)
 
 
 class HandlingUnit(Base):
@@ -57,7 +57,7 @@ class HandlingUnit(Base):
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint("role IN ('agent','unit_handler','supervisor','admin')", name="role"),
+        CheckConstraint("role IN ('agent','unit_handler','supervisor','arbitrator','admin')", name="role"),
         CheckConstraint("role <> 'unit_handler' OR unit_code IS NOT NULL", name="handler_has_unit"),
     )
 
@@ -123,6 +123,14 @@ class Ticket(Base):
     request_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(server_default=NOW)
     updated_at: Mapped[datetime] = mapped_column(server_default=NOW)
+    accepted_at: Mapped[datetime | None]
+    replied_at: Mapped[datetime | None]
+    return_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    redo_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    escalated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    arbitrated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    repeat_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
 
     caller: Mapped[Caller] = relationship(lazy="raise")
 
@@ -132,7 +140,7 @@ class TicketUnit(Base):
 
     __tablename__ = "ticket_units"
     __table_args__ = (
-        CheckConstraint("role IN ('lead','assist')", name="role"),
+        CheckConstraint("role IN ('lead','assist','lower','former')", name="role"),
         Index("ix_ticket_units_unit_ticket", "unit_code", "ticket_id"),
     )
 
@@ -170,6 +178,8 @@ class Deadline(Base):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
     unit_code: Mapped[str] = mapped_column(ForeignKey("handling_units.code"))
     kind: Mapped[str] = mapped_column(String(16), server_default="reply")
+    """reply (办理答复), accept (签收), task (协办/下派子任务)."""
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_tasks.id", ondelete="CASCADE"))
     start_at: Mapped[datetime]
     working_days: Mapped[int] = mapped_column(Integer)
     extension_days: Mapped[int] = mapped_column(Integer, server_default=text("0"))
@@ -234,3 +244,156 @@ class PersonalDataAccess(Base):
     caller_id: Mapped[int] = mapped_column(ForeignKey("callers.id"))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
     purpose: Mapped[str] = mapped_column(String(64))
+
+
+class TicketTask(Base):
+    """A sub-task: an assisting unit's part (协办) or a dispatch one level down (下派), with its sub-deadline."""
+
+    __tablename__ = "ticket_tasks"
+    __table_args__ = (
+        CheckConstraint("kind IN ('assist','lower')", name="kind"),
+        CheckConstraint("state IN ('open','answered','released')", name="state"),
+        Index("ix_ticket_tasks_unit_state", "unit_code", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    unit_code: Mapped[str] = mapped_column(ForeignKey("handling_units.code"))
+    assigned_by_unit: Mapped[str | None] = mapped_column(ForeignKey("handling_units.code"))
+    parent_task_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_tasks.id"))
+    instructions: Mapped[str] = mapped_column(Text, server_default="")
+    state: Mapped[str] = mapped_column(String(16), server_default="open")
+    due_date: Mapped[date] = mapped_column(Date)
+    due_at: Mapped[datetime]
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(server_default=NOW)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class Reply(Base):
+    """答复: the handling result; its time is what the on-time KPI measures against the deadline."""
+
+    __tablename__ = "replies"
+    __table_args__ = (CheckConstraint("outcome IN ('resolved','explained','cannot_resolve')", name="outcome"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("handling_units.code"))
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason_code: Mapped[str | None] = mapped_column(String(64))
+    content: Mapped[str] = mapped_column(Text)
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    replied_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    on_time: Mapped[bool]
+    actor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class TicketReturn(Base):
+    """退单 and its review (退单争议审核), up to an arbitration that is final."""
+
+    __tablename__ = "ticket_returns"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending','approved','rejected','arbitration','arbitrated')", name="state"),
+        Index("ix_ticket_returns_unit", "unit_code", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("handling_units.code"))
+    reason_code: Mapped[str] = mapped_column(String(64))
+    explanation: Mapped[str] = mapped_column(Text)
+    suggested_unit: Mapped[str | None] = mapped_column(ForeignKey("handling_units.code"))
+    requested_at: Mapped[datetime]
+    requested_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    state: Mapped[str] = mapped_column(String(16), server_default="pending")
+    improper: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    escalated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    new_unit: Mapped[str | None] = mapped_column(ForeignKey("handling_units.code"))
+    note: Mapped[str] = mapped_column(Text, server_default="")
+
+
+class Extension(Base):
+    """延期申请 (at most the rulebook's cap in total per ticket) and the centre's decision."""
+
+    __tablename__ = "extensions"
+    __table_args__ = (CheckConstraint("state IN ('pending','approved','rejected')", name="state"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("handling_units.code"))
+    working_days: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime]
+    requested_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    state: Mapped[str] = mapped_column(String(16), server_default="pending")
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    due_before: Mapped[datetime | None]
+    due_after: Mapped[datetime | None]
+    note: Mapped[str] = mapped_column(Text, server_default="")
+
+
+class SupervisionOrder(Base):
+    """督办单: issued by the centre with a reply-by date; the unit must respond."""
+
+    __tablename__ = "supervision_orders"
+    __table_args__ = (
+        CheckConstraint("state IN ('open','responded')", name="state"),
+        Index("ix_supervision_orders_unit_state", "unit_code", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    unit_code: Mapped[str] = mapped_column(ForeignKey("handling_units.code"))
+    reason_code: Mapped[str] = mapped_column(String(64))
+    content: Mapped[str] = mapped_column(Text)
+    reply_by: Mapped[date] = mapped_column(Date)
+    issued_at: Mapped[datetime]
+    issued_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    state: Mapped[str] = mapped_column(String(16), server_default="open")
+    response: Mapped[str | None] = mapped_column(Text)
+    responded_at: Mapped[datetime | None]
+    responded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class TicketLink(Base):
+    """并单 (merged into a primary) and 重复来电 (a repeat call kept as evidence on the original)."""
+
+    __tablename__ = "ticket_links"
+    __table_args__ = (
+        CheckConstraint("kind IN ('merged','repeat')", name="kind"),
+        UniqueConstraint("ticket_id", "linked_ticket_id", "kind", name="uq_ticket_links_pair"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    """The primary / original ticket."""
+    linked_ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class Notification(Base):
+    """Outbox of messages to callers and units (delivered by the workers; issue 4)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending','sent','failed')", name="state"),
+        Index("ix_notifications_pending", "id", postgresql_where=text("state = 'pending'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    recipient: Mapped[str] = mapped_column(String(16))
+    """caller, or unit:<code>."""
+    template: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
+    state: Mapped[str] = mapped_column(String(16), server_default="pending")
+    created_at: Mapped[datetime]

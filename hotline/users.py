@@ -17,6 +17,7 @@ class Role(StrEnum):
     AGENT = "agent"
     UNIT_HANDLER = "unit_handler"
     SUPERVISOR = "supervisor"
+    ARBITRATOR = "arbitrator"  # 机构编制部门：对有争议事项明确责任单位（实施方案第10条）
     ADMIN = "admin"
 
 
@@ -24,6 +25,7 @@ ROLE_LABELS = {
     Role.AGENT: "话务座席",
     Role.UNIT_HANDLER: "承办单位经办人",
     Role.SUPERVISOR: "热线中心督办人员",
+    Role.ARBITRATOR: "机构编制部门裁定人员",
     Role.ADMIN: "系统管理员",
 }
 

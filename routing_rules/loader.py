@@ -29,10 +29,19 @@ from routing_rules.schema import (
     UnitLevel,
     UnitSource,
     When,
+    WorkflowPolicy,
 )
 
 DEFAULT_DIR = Path(__file__).parent / "data"
-FILES = ("rulebook.toml", "units.toml", "merger_list.toml", "categories.toml", "rules.toml", "intake.toml")
+FILES = (
+    "rulebook.toml",
+    "units.toml",
+    "merger_list.toml",
+    "categories.toml",
+    "rules.toml",
+    "intake.toml",
+    "workflow.toml",
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -56,6 +65,7 @@ class Rulebook:
     categories: Mapping[str, Category]
     rules: tuple[Rule, ...]
     policy: IntakePolicy
+    workflow: WorkflowPolicy
     lines: Mapping[str, MergerEntry] = field(default_factory=dict)
     not_accepted: Mapping[str, NotAcceptedReason] = field(default_factory=dict)
     area_index: Mapping[str, str] = field(default_factory=dict)
@@ -152,6 +162,7 @@ def load_rulebook(directory: Path | str | None = None) -> Rulebook:
     categories = _entries(Category, "categories.toml", docs["categories.toml"].get("category", []), "code")
     rules = _entries(Rule, "rules.toml", docs["rules.toml"].get("rule", []), "id")
     policy = _one(IntakePolicy, "intake.toml", "policy", docs["intake.toml"])
+    workflow = _one(WorkflowPolicy, "workflow.toml", "workflow", docs["workflow.toml"].get("workflow"))
 
     _unique("units.toml", "单位编码", (u.code for u in units))
     _unique("merger_list.toml", "热线号码", (m.number for m in merger if m.number))
@@ -159,6 +170,12 @@ def load_rulebook(directory: Path | str | None = None) -> Rulebook:
     _unique("categories.toml", "分类编码", (c.code for c in categories))
     _unique("rules.toml", "规则编号", (r.id for r in rules))
     _unique("intake.toml", "不予受理原因编码", (r.code for r in policy.not_accepted))
+    for name, options in (
+        ("return_reasons", workflow.return_reasons),
+        ("supervision_reasons", workflow.supervision_reasons),
+        ("cannot_resolve_reasons", workflow.cannot_resolve_reasons),
+    ):
+        _unique("workflow.toml", f"{name} 编码", (o.code for o in options))
 
     unit_map = {u.code: u for u in units}
     cat_map = {c.code: c for c in categories}
@@ -233,6 +250,7 @@ def load_rulebook(directory: Path | str | None = None) -> Rulebook:
         categories=cat_map,
         rules=tuple(rules),
         policy=policy,
+        workflow=workflow,
         lines=lines,
         not_accepted=reasons,
         area_index=area_index,

@@ -206,3 +206,25 @@ class Meta(Strict):
     title: Text
     source: Text
     effective: Text
+
+
+class ReasonOption(Strict):
+    code: Code
+    title: Text
+
+
+class WorkflowPolicy(Strict):
+    """Rules the seeds leave open, decided by the centre (issue 3); every value is configurable."""
+
+    accept_within_working_days: int = Field(ge=1, le=10)
+    """签收时限: a dispatched ticket is to be accepted within this many working days."""
+    return_window_working_days: int = Field(ge=1, le=10)
+    """退单时限: a unit may return a ticket within this many working days of its dispatch to it."""
+    max_returns_before_escalation: int = Field(ge=1, le=10)
+    """A ticket returned more than this many times goes to arbitration (机构编制部门) directly."""
+    min_reply_chars: int = Field(ge=1, le=500)
+    boilerplate_replies: tuple[Text, ...]
+    """Replies that say nothing (已处理、收到…) are refused, also with punctuation around them."""
+    return_reasons: tuple[ReasonOption, ...]
+    supervision_reasons: tuple[ReasonOption, ...]
+    cannot_resolve_reasons: tuple[ReasonOption, ...]

@@ -52,10 +52,10 @@ async def caller(session: AsyncSession, caller_id: int) -> Caller:
     return found
 
 
-async def running_deadline(session: AsyncSession, ticket_id: int) -> Deadline | None:
+async def running_deadline(session: AsyncSession, ticket_id: int, kind: str = "reply") -> Deadline | None:
     stmt = (
         select(Deadline)
-        .where(Deadline.ticket_id == ticket_id, Deadline.state == "running")
+        .where(Deadline.ticket_id == ticket_id, Deadline.state == "running", Deadline.kind == kind)
         .order_by(Deadline.id.desc())
         .limit(1)
     )
@@ -63,7 +63,12 @@ async def running_deadline(session: AsyncSession, ticket_id: int) -> Deadline | 
 
 
 async def latest_deadline(session: AsyncSession, ticket_id: int) -> Deadline | None:
-    stmt = select(Deadline).where(Deadline.ticket_id == ticket_id).order_by(Deadline.id.desc()).limit(1)
+    stmt = (
+        select(Deadline)
+        .where(Deadline.ticket_id == ticket_id, Deadline.kind == "reply")
+        .order_by(Deadline.id.desc())
+        .limit(1)
+    )
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
@@ -129,7 +134,7 @@ async def page(
     total = int((await session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one())
     lateral = (
         select(Deadline)
-        .where(Deadline.ticket_id == Ticket.id, Deadline.state == "running")
+        .where(Deadline.ticket_id == Ticket.id, Deadline.state == "running", Deadline.kind == "reply")
         .order_by(Deadline.id.desc())
         .limit(1)
         .lateral()
@@ -176,10 +181,8 @@ class IntakeRow:
     decision_json: str
     unit_codes: list[str]
     unit_roles: list[str]
-    working_days: int | None
-    due_date: date | None
-    due_at: datetime | None
-    provisional: bool | None
+    deadlines: list[tuple[str, int, date, datetime, bool]]
+    """(kind, working days, due date, due instant, provisional): the reply limit and the sign-for limit."""
     event_note: str
     event_json: str
 
@@ -218,11 +221,13 @@ WITH ids AS (
 ), dl AS (
     INSERT INTO deadlines (ticket_id, unit_code, kind, start_at, working_days, due_date, due_at, provisional,
         created_at)
-    SELECT t.id, $14, 'reply', $22, $33, $34, $35, $36, $22 FROM t WHERE $33::int IS NOT NULL
+    SELECT t.id, $14, x.kind, $22, x.days, x.due_date, x.due_at, x.provisional, $22
+    FROM t, unnest($39::text[], $33::int[], $34::date[], $35::timestamptz[], $36::bool[])
+        AS x(kind, days, due_date, due_at, provisional)
 ), e AS (
     INSERT INTO ticket_events (ticket_id, at, actor_id, action, from_status, to_status, unit_code, due_before,
         due_after, note, data)
-    SELECT t.id, $22, $19, 'intake', NULL, $12, $14, NULL, $35, $37, $38::jsonb FROM t
+    SELECT t.id, $22, $19, 'intake', NULL, $12, $14, NULL, $40, $37, $38::jsonb FROM t
 )
 SELECT t.id, t.number, (SELECT count(*) FROM calendar_years) AS years,
     (SELECT max(loaded_at) FROM calendar_years) AS loaded
@@ -270,12 +275,14 @@ async def insert_intake(session: AsyncSession, row: IntakeRow) -> Inserted | Non
         row.decision_json,
         row.unit_codes,
         row.unit_roles,
-        row.working_days,
-        row.due_date,
-        row.due_at,
-        row.provisional,
+        [d[1] for d in row.deadlines],
+        [d[2] for d in row.deadlines],
+        [d[3] for d in row.deadlines],
+        [d[4] for d in row.deadlines],
         row.event_note,
         row.event_json,
+        [d[0] for d in row.deadlines],
+        next((d[3] for d in row.deadlines if d[0] == "reply"), None),
     )
     if record is None:
         return None
@@ -283,12 +290,15 @@ async def insert_intake(session: AsyncSession, row: IntakeRow) -> Inserted | Non
 
 
 async def update_intake_deadline(
-    session: AsyncSession, ticket_id: int, due_date: date, due_at: datetime, provisional: bool
+    session: AsyncSession, ticket_id: int, kind: str, due_date: date, due_at: datetime, provisional: bool
 ) -> None:
-    """Correct the first deadline when the calendar changed between computing and writing it."""
-    deadline = await running_deadline(session, ticket_id)
+    """Correct a first deadline when the calendar changed between computing and writing it."""
+    deadline = await running_deadline(session, ticket_id, kind)
     assert deadline is not None
     deadline.due_date, deadline.due_at, deadline.provisional = due_date, due_at, provisional
+    if kind != "reply":
+        await session.flush()
+        return
     event = (
         await session.execute(
             select(TicketEvent).where(TicketEvent.ticket_id == ticket_id, TicketEvent.action == "intake")

@@ -97,6 +97,8 @@ async def intake(
     lead = decision.lead
     days = working_days_for(rt, data.caller.type) if lead else None
     due = calendar.deadline(now, days) if days else None
+    accept_days = rt.rulebook.workflow.accept_within_working_days
+    accept_due = calendar.deadline(now, accept_days) if days else None
     status = transition(None, ACTION_OF[decision.disposition])
     routing = decision.as_dict()
     c = data.caller
@@ -128,10 +130,12 @@ async def intake(
         decision_json=json.dumps(routing, ensure_ascii=False),
         unit_codes=[u.code for u in decision.units],
         unit_roles=[u.role for u in decision.units],
-        working_days=days,
-        due_date=due.due_date if due else None,
-        due_at=due.due_at if due else None,
-        provisional=due.provisional if due else None,
+        deadlines=[]
+        if due is None or accept_due is None or days is None
+        else [
+            ("reply", days, due.due_date, due.due_at, due.provisional),
+            ("accept", accept_days, accept_due.due_date, accept_due.due_at, accept_due.provisional),
+        ],
         event_note=decision.explanation,
         event_json=json.dumps(
             {"disposition": decision.disposition.value, "rule_id": decision.rule_id, "channel": data.channel.value},
@@ -144,10 +148,21 @@ async def intake(
         return await _replay(session, rt, actor, idempotency_key, digest)
     if due is not None and days is not None and inserted.calendar_stamp != stamp:
         # The stored calendar changed since this process cached it (an import elsewhere): recompute.
-        fresh = (await rt.calendar.get(session)).deadline(now, days)
+        calendar = await rt.calendar.get(session)
+        fresh = calendar.deadline(now, days)
         if (fresh.due_date, fresh.provisional) != (due.due_date, due.provisional):
             await repo.update_intake_deadline(
-                session, inserted.ticket_id, fresh.due_date, fresh.due_at, fresh.provisional
+                session, inserted.ticket_id, "reply", fresh.due_date, fresh.due_at, fresh.provisional
+            )
+        fresh_accept = calendar.deadline(now, accept_days)
+        if accept_due is not None and fresh_accept.due_date != accept_due.due_date:
+            await repo.update_intake_deadline(
+                session,
+                inserted.ticket_id,
+                "accept",
+                fresh_accept.due_date,
+                fresh_accept.due_at,
+                fresh_accept.provisional,
             )
         due = fresh
     ticket = TicketOut(

@@ -64,8 +64,14 @@ async def test_dispatched_ticket_records_decision_deadline_and_timeline(
         await session.execute(select(TicketUnit.unit_code, TicketUnit.role).where(TicketUnit.ticket_id == ticket.id))
     ).all()
     assert [tuple(u) for u in units] == [("town.xuecheng.changzhuang", "lead")]
-    deadline = (await session.execute(select(Deadline).where(Deadline.ticket_id == ticket.id))).scalar_one()
+    deadlines = {
+        d.kind: d for d in (await session.execute(select(Deadline).where(Deadline.ticket_id == ticket.id))).scalars()
+    }
+    deadline = deadlines["reply"]
     assert deadline.state == "running" and deadline.working_days == 5
+    # The sign-for limit (签收时限): one working day from dispatch, the rulebook's default.
+    assert deadlines["accept"].due_date.isoformat() == "2026-09-29"
+    assert deadlines["accept"].working_days == 1
     events = (await session.execute(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id))).scalars().all()
     assert [(e.action, e.from_status, e.to_status) for e in events] == [("intake", None, "dispatched")]
     assert events[0].due_after == deadline.due_at
