@@ -47,3 +47,21 @@ async def sync_units(session: AsyncSession, rulebook: Rulebook) -> int:
 
 async def list_units(session: AsyncSession) -> list[HandlingUnit]:
     return list((await session.execute(select(HandlingUnit).order_by(HandlingUnit.code))).scalars())
+
+
+async def add_community(session: AsyncSession, code: str, name: str, parent: str) -> HandlingUnit:
+    """Register a village/community (村（居）) under a town sub-centre: the fourth level of the
+    network is maintained in the database, since the rulebook stops at the towns the seeds name."""
+    from hotline.errors import Conflict, InvalidInput
+
+    town = await session.get(HandlingUnit, parent)
+    if town is None or town.level != "town":
+        raise InvalidInput.one("parent", "unit.parent_not_town", f"上级必须是镇（街）分中心：{parent}")
+    if not code.startswith(parent + "."):
+        raise InvalidInput.one("code", "unit.code_prefix", f"村（居）编码须以上级编码开头：{parent}.xxx")
+    if await session.get(HandlingUnit, code) is not None:
+        raise Conflict(f"单位编码已存在：{code}", code="unit.exists")
+    unit = HandlingUnit(code=code, name=name, level="village", kind="community", parent_code=parent, active=True)
+    session.add(unit)
+    await session.flush()
+    return unit

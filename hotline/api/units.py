@@ -1,9 +1,13 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
-from pydantic import BaseModel
+from typing import Annotated
 
-from hotline.api.deps import ActorDep, RuntimeDep
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from hotline.api.deps import ActorDep, RuntimeDep, SessionDep, require
+from hotline.units import add_community, list_units
+from hotline.users import Actor, Role
 
 router = APIRouter(prefix="/api/v1", tags=["规则库 rulebook"])
 
@@ -28,18 +32,34 @@ class MergerOut(BaseModel):
 
 
 @router.get("/units", response_model=list[UnitOut], summary="承办单位（四级办理网络）")
-async def units(rt: RuntimeDep, actor: ActorDep) -> list[UnitOut]:
+async def units(rt: RuntimeDep, session: SessionDep, actor: ActorDep) -> list[UnitOut]:
+    area_names = {u.code: list(u.area_names) for u in rt.rulebook.units.values()}
     return [
         UnitOut(
             code=u.code,
             name=u.name,
-            level=u.level.value,
-            kind=u.kind.value,
-            parent=u.parent,
-            area_names=list(u.area_names),
+            level=u.level,
+            kind=u.kind,
+            parent=u.parent_code,
+            area_names=area_names.get(u.code, []),
         )
-        for u in rt.rulebook.units.values()
+        for u in await list_units(session)
+        if u.active
     ]
+
+
+class CommunityIn(BaseModel):
+    code: str = Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$", max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    parent: str = Field(min_length=1, max_length=64)
+
+
+@router.post("/units/communities", response_model=UnitOut, status_code=201, summary="登记村（居）承办单位")
+async def create_community(
+    body: CommunityIn, session: SessionDep, actor: Annotated[Actor, Depends(require(Role.ADMIN))]
+) -> UnitOut:
+    u = await add_community(session, body.code, body.name, body.parent)
+    return UnitOut(code=u.code, name=u.name, level=u.level, kind=u.kind, parent=u.parent_code, area_names=[])
 
 
 @router.get("/merger-list", response_model=list[MergerOut], summary="归并清单")

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dispatcher.calendar import LOCAL_TZ
 from hotline.api.deps import ActorDep, RuntimeDep, SessionDep
-from hotline.workflow import actions
+from hotline.workflow import actions, reviews
 from hotline.workflow.queue import QueueFilter, events, queue
 
 router = APIRouter(prefix="/api/v1", tags=["办理流程 workflow"])
@@ -186,3 +186,20 @@ async def release_task(
     number: str, task_id: int, body: TaskReleaseIn, session: SessionDep, rt: RuntimeDep, actor: ActorDep
 ) -> dict[str, Any]:
     return local(await actions.release_task(session, rt, actor, number, task_id, body.note))  # type: ignore[no-any-return]
+
+
+@router.get("/returns", summary="退单列表（待审核）及各单位退单、不当退单统计")
+async def list_returns(
+    session: SessionDep,
+    actor: ActorDep,
+    state: Literal["pending", "approved", "rejected", "arbitration", "arbitrated"] | None = None,
+    unit: str | None = None,
+) -> dict[str, Any]:
+    return local(await reviews.returns(session, actor, state, unit))  # type: ignore[no-any-return]
+
+
+@router.get("/extensions", summary="延期申请列表")
+async def list_extensions(
+    session: SessionDep, actor: ActorDep, state: Literal["pending", "approved", "rejected"] | None = None
+) -> list[dict[str, Any]]:
+    return local(await reviews.extensions(session, actor, state))  # type: ignore[no-any-return]

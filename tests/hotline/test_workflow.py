@@ -455,3 +455,102 @@ async def test_timeline_records_every_action_with_status_and_deadline(client: As
     assert events[2]["due_before"] == "2026-10-11T00:00:00+08:00"
     hidden = await client.get(f"/api/v1/tickets/{number}/events", headers=people["fund"].headers)
     assert hidden.status_code == 404
+
+
+async def test_town_dispatches_to_a_registered_community_and_the_answer_climbs_back(
+    client: AsyncClient, people, login
+) -> None:
+    admin = await login("admin")
+    community = "town.xuecheng.changzhuang.demo_community"
+    made = await post(
+        client,
+        admin,
+        "/api/v1/units/communities",
+        {"code": community, "name": "常庄街道示例社区居委会", "parent": "town.xuecheng.changzhuang"},
+    )
+    assert made.status_code == 201, made.text
+    bad = await post(
+        client,
+        admin,
+        "/api/v1/units/communities",
+        {"code": "district.xuecheng.x", "name": "x", "parent": "district.xuecheng"},
+    )
+    assert bad.status_code == 422
+    assert (
+        await post(
+            client,
+            people["centre"],
+            "/api/v1/units/communities",
+            {"code": community + "2", "name": "x", "parent": "town.xuecheng.changzhuang"},
+        )
+    ).status_code == 403
+
+    number = await new_ticket(
+        client, people["agent"], line="12345", content="小区垃圾无人清运", area={"district": "薛城区"}
+    )
+    district = await login("unit_handler", unit="district.xuecheng")
+    town = await login("unit_handler", unit="town.xuecheng.changzhuang")
+    village = await login("unit_handler", unit=community)
+    await post(client, district, f"/api/v1/tickets/{number}/accept")
+    to_town = (
+        await post(
+            client,
+            district,
+            f"/api/v1/tickets/{number}/dispatch-down",
+            {"unit": "town.xuecheng.changzhuang", "working_days": 4},
+        )
+    ).json()
+    to_village = await post(
+        client, town, f"/api/v1/tickets/{number}/dispatch-down", {"unit": community, "working_days": 5}
+    )
+    assert to_village.status_code == 409  # the town's own sub-deadline is 4 working days
+    to_village = await post(
+        client, town, f"/api/v1/tickets/{number}/dispatch-down", {"unit": community, "working_days": 2}
+    )
+    assert to_village.status_code == 200, to_village.text
+    early = await post(
+        client,
+        town,
+        f"/api/v1/tickets/{number}/tasks/{to_town['task_id']}/answer",
+        {"content": "街道已督促社区安排清运，待社区反馈。"},
+    )
+    assert early.status_code == 409  # the community has not answered yet
+    village_task = to_village.json()["task_id"]
+    r = await post(
+        client,
+        village,
+        f"/api/v1/tickets/{number}/tasks/{village_task}/answer",
+        {"content": "社区已联系环卫公司，垃圾已全部清运完毕。"},
+    )
+    assert r.status_code == 200
+    r = await post(
+        client,
+        town,
+        f"/api/v1/tickets/{number}/tasks/{to_town['task_id']}/answer",
+        {"content": "社区已清运全部垃圾，街道已派人现场复核确认。"},
+    )
+    assert r.status_code == 200
+    units = {u["code"]: u for u in (await client.get("/api/v1/units", headers=people["agent"].headers)).json()}
+    assert units[community]["level"] == "village" and units[community]["parent"] == "town.xuecheng.changzhuang"
+
+
+async def test_centre_review_lists_count_returns_per_unit(client: AsyncClient, people) -> None:
+    a = await new_ticket(client, people["agent"])
+    b = await new_ticket(client, people["agent"])
+    for n in (a, b):
+        await post(
+            client,
+            people["hrss"],
+            f"/api/v1/tickets/{n}/return",
+            {"reason": "not_our_duty", "explanation": "非本局职责"},
+        )
+    pending = (await client.get("/api/v1/returns?state=pending", headers=people["centre"].headers)).json()
+    assert {a, b} <= {i["number"] for i in pending["items"]}
+    await post(client, people["centre"], f"/api/v1/tickets/{a}/return/decision", {"decision": "reject"})
+    mine = (await client.get("/api/v1/returns", headers=people["hrss"].headers)).json()
+    counts = {c["unit"]: c for c in mine["per_unit"]}
+    assert counts[HRSS]["returns"] >= 2 and counts[HRSS]["improper"] >= 1
+    assert set(counts) == {HRSS}
+    await post(client, people["hrss"], f"/api/v1/tickets/{b}/accept")
+    ext = await client.get("/api/v1/extensions?state=pending", headers=people["centre"].headers)
+    assert ext.status_code == 200

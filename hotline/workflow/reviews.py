@@ -1,0 +1,79 @@
+"""The centre's review lists: returns (with per-unit counts, improper ones apart) and extensions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hotline.models import Extension, Ticket, TicketReturn
+from hotline.users import Actor, Role
+
+
+async def returns(session: AsyncSession, actor: Actor, state: str | None, unit: str | None) -> dict[str, Any]:
+    """退单 list for review (units see their own), and returns counted per unit (退单率/不当退单)."""
+    if actor.role is Role.UNIT_HANDLER:
+        unit = actor.unit_code
+    stmt = select(TicketReturn, Ticket.number).join(Ticket, Ticket.id == TicketReturn.ticket_id)
+    if state:
+        stmt = stmt.where(TicketReturn.state == state)
+    if unit:
+        stmt = stmt.where(TicketReturn.unit_code == unit)
+    rows = (await session.execute(stmt.order_by(TicketReturn.requested_at.desc()).limit(200))).all()
+    counts_stmt = select(
+        TicketReturn.unit_code,
+        func.count(),
+        func.sum(case((TicketReturn.improper, 1), else_=0)),
+        func.sum(case((TicketReturn.escalated, 1), else_=0)),
+    ).group_by(TicketReturn.unit_code)
+    if unit:
+        counts_stmt = counts_stmt.where(TicketReturn.unit_code == unit)
+    counts = (await session.execute(counts_stmt)).all()
+    return {
+        "items": [
+            {
+                "id": r.id,
+                "number": number,
+                "unit": r.unit_code,
+                "reason": r.reason_code,
+                "explanation": r.explanation,
+                "suggested_unit": r.suggested_unit,
+                "requested_at": r.requested_at,
+                "state": r.state,
+                "improper": r.improper,
+                "escalated": r.escalated,
+                "new_unit": r.new_unit,
+                "note": r.note,
+            }
+            for r, number in rows
+        ],
+        "per_unit": [
+            {"unit": u, "returns": int(n), "improper": int(bad or 0), "escalated": int(esc or 0)}
+            for u, n, bad, esc in counts
+        ],
+    }
+
+
+async def extensions(session: AsyncSession, actor: Actor, state: str | None) -> list[dict[str, Any]]:
+    stmt = select(Extension, Ticket.number).join(Ticket, Ticket.id == Extension.ticket_id)
+    if actor.role is Role.UNIT_HANDLER:
+        stmt = stmt.where(Extension.unit_code == actor.unit_code)
+    if state:
+        stmt = stmt.where(Extension.state == state)
+    rows = (await session.execute(stmt.order_by(Extension.requested_at).limit(200))).all()
+    return [
+        {
+            "id": e.id,
+            "number": number,
+            "unit": e.unit_code,
+            "working_days": e.working_days,
+            "reason": e.reason,
+            "requested_at": e.requested_at,
+            "state": e.state,
+            "due_before": e.due_before,
+            "due_after": e.due_after,
+            "note": e.note,
+        }
+        for e, number in rows
+    ]
