@@ -77,6 +77,11 @@ class Action(StrEnum):
     SUPERVISE = "supervise"  # 下发督办单
     RESPOND_SUPERVISION = "respond_supervision"  # 回复督办单
     MERGE_PRIMARY = "merge_primary"  # 作为主单接收并单
+    REMIND = "remind"  # 催办（自动或人工）
+    MARK_OVERDUE = "mark_overdue"  # 超期标记
+    NOTICE = "notice"  # 通报
+    ALERT = "alert"  # 其他时限提醒：签收超时、子任务超期、延期待审到期、督办单逾期
+    CALLBACK_ATTEMPT = "callback_attempt"  # 回访未接通
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +126,11 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.SUPERVISE: Transition(_SUPERVISABLE, None, "下发督办单"),
     Action.RESPOND_SUPERVISION: Transition(_SUPERVISABLE | {Status.CLOSED}, None, "回复督办单"),
     Action.MERGE_PRIMARY: Transition(_RUNNING, None, "并入工单"),
+    Action.REMIND: Transition(_HANDLING, None, "催办"),
+    Action.MARK_OVERDUE: Transition(_HANDLING, None, "超期"),
+    Action.NOTICE: Transition(_HANDLING, None, "通报"),
+    Action.ALERT: Transition(_SUPERVISABLE | {Status.CLOSED}, None, "时限提醒"),
+    Action.CALLBACK_ATTEMPT: Transition(frozenset({Status.CALLBACK_PENDING}), None, "回访未接通"),
 }
 
 

@@ -38,7 +38,7 @@ NOW = text("now()")
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: TZ, dict[str, Any]: JSONB, list[dict[str, Any]]: JSONB}  # noqa: RUF012 (SQLAlchemy reads it)
+    type_annotation_map = {datetime: TZ, dict[str, Any]: JSONB, list[dict[str, Any]]: JSONB, list[str]: JSONB}  # noqa: RUF012 (SQLAlchemy reads it)
 
 
 class HandlingUnit(Base):
@@ -131,6 +131,12 @@ class Ticket(Base):
     arbitrated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     repeat_of_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    reminder_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    """催办 received (automatic and manual); 催办率 counts tickets with at least one."""
+    overdue_marked: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    closed_at: Mapped[datetime | None]
+    final_outcome: Mapped[str | None] = mapped_column(String(32))
+    """satisfied, basically_satisfied, unsatisfied, unreasonable, unreachable, no_callback."""
 
     caller: Mapped[Caller] = relationship(lazy="raise")
 
@@ -171,6 +177,11 @@ class Deadline(Base):
     __table_args__ = (
         CheckConstraint("state IN ('running','met','cancelled')", name="state"),
         Index("ix_deadlines_running_due", "due_at", postgresql_where=text("state = 'running'")),
+        Index(
+            "ix_deadlines_unplanned",
+            "id",
+            postgresql_where=text("state = 'running' AND planned_version <> plan_version"),
+        ),
         Index("ix_deadlines_ticket", "ticket_id"),
     )
 
@@ -188,6 +199,75 @@ class Deadline(Base):
     provisional: Mapped[bool] = mapped_column(Boolean)
     state: Mapped[str] = mapped_column(String(16), server_default="running")
     created_at: Mapped[datetime] = mapped_column(server_default=NOW)
+    plan_version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    """Bumped whenever the deadline moves; the sweep (re)plans its steps when planned_version lags."""
+    planned_version: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    overdue_at: Mapped[datetime | None]
+
+
+class SlaStep(Base):
+    """One planned enforcement step of a deadline (催办, 超期, 督办, 通报...): a row, found by the sweep."""
+
+    __tablename__ = "sla_steps"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending','done','skipped')", name="state"),
+        UniqueConstraint("deadline_id", "kind", "plan_version", name="uq_sla_steps_deadline_kind_version"),
+        UniqueConstraint("order_id", "kind", name="uq_sla_steps_order_kind"),
+        Index("ix_sla_steps_pending_due", "due_at", postgresql_where=text("state = 'pending'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    deadline_id: Mapped[int | None] = mapped_column(ForeignKey("deadlines.id", ondelete="CASCADE"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("supervision_orders.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    plan_version: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    due_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16), server_default="pending")
+    done_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(String(32), server_default="")
+
+
+class Callback(Base):
+    """回访 task of the agents' callback queue, one per reply round."""
+
+    __tablename__ = "callbacks"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending','done','unreachable','cancelled')", name="state"),
+        UniqueConstraint("ticket_id", "round", name="uq_callbacks_ticket_round"),
+        Index("ix_callbacks_pending_due", "due_at", postgresql_where=text("state = 'pending'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    round: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16), server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    attempt_days: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+
+
+class Evaluation(Base):
+    """评价 recorded at a callback: satisfaction and resolution (实施方案第12条)."""
+
+    __tablename__ = "evaluations"
+    __table_args__ = (
+        CheckConstraint("satisfaction IN ('satisfied','basically_satisfied','unsatisfied')", name="satisfaction"),
+        CheckConstraint("resolution IN ('resolved','partly_resolved','unresolved')", name="resolution"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    callback_id: Mapped[int] = mapped_column(ForeignKey("callbacks.id", ondelete="CASCADE"))
+    caller_id: Mapped[int] = mapped_column(ForeignKey("callers.id"))
+    satisfaction: Mapped[str] = mapped_column(String(24))
+    resolution: Mapped[str] = mapped_column(String(24))
+    reasonable: Mapped[bool | None]
+    note: Mapped[str] = mapped_column(Text, server_default="")
+    at: Mapped[datetime]
+    actor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
 
 
 class TicketEvent(Base):
@@ -384,7 +464,7 @@ class Notification(Base):
 
     __tablename__ = "notifications"
     __table_args__ = (
-        CheckConstraint("state IN ('pending','sent','failed')", name="state"),
+        CheckConstraint("state IN ('pending','sending','sent','failed')", name="state"),
         Index("ix_notifications_pending", "id", postgresql_where=text("state = 'pending'")),
     )
 
@@ -397,3 +477,7 @@ class Notification(Base):
     dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
     state: Mapped[str] = mapped_column(String(16), server_default="pending")
     created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, server_default="")

@@ -228,3 +228,31 @@ class WorkflowPolicy(Strict):
     return_reasons: tuple[ReasonOption, ...]
     supervision_reasons: tuple[ReasonOption, ...]
     cannot_resolve_reasons: tuple[ReasonOption, ...]
+    sla: SlaPolicy
+
+
+class ReminderPoint(StrEnum):
+    LAST_WORKING_DAY = "last_working_day"  # 00:00 of the last working day of the limit
+    HALF_LIMIT = "half_limit"  # 00:00 of the working day in the middle of the limit
+
+
+class SlaPolicy(Strict):
+    """Enforcement of the time limits without anyone watching (实施方案第11–13条)."""
+
+    reminders: tuple[ReminderPoint, ...]
+    supervision_after_overdue_working_days: int = Field(ge=0, le=30)
+    """A 督办单 when still unreplied this many working days after the deadline."""
+    notice_after_overdue_working_days: int = Field(ge=1, le=60)
+    """A 通报 when still unreplied this many working days after the deadline."""
+    supervision_reply_working_days: int = Field(ge=1, le=30)
+    callback_within_working_days: int = Field(ge=1, le=30)
+    callback_max_attempts: int = Field(ge=1, le=10)
+    """Failed callback attempts, on different days, before closing as unreachable."""
+    redo_max_rounds: int = Field(ge=0, le=10)
+    notification_max_attempts: int = Field(ge=1, le=20)
+    notification_backoff_seconds: tuple[int, ...] = Field(min_length=1)
+    sweep_interval_seconds: int = Field(ge=5, le=3600)
+    sweep_batch: int = Field(ge=1, le=100_000)
+
+
+WorkflowPolicy.model_rebuild()
