@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatcher.lifecycle import IllegalTransition
-from hotline.api import auth, calendar, tickets, units, workflow
+from hotline.api import auth, calendar, merge, supervision, tickets, units, workflow
 from hotline.clock import Clock, utc_now
 from hotline.db import database_url, make_engine, make_sessionmaker
 from hotline.errors import DomainError, InvalidInput
@@ -125,7 +125,7 @@ def create_app(
     if sessions is not None:
         app.state.sessions = sessions
     install_error_handlers(app)
-    for module in (auth, tickets, workflow, calendar, units):
+    for module in (auth, tickets, workflow, merge, supervision, calendar, units):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["运维 ops"], summary="存活检查")

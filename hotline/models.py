@@ -470,7 +470,7 @@ class Notification(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
-    recipient: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(80))
     """caller, or unit:<code>."""
     template: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
