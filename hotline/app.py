@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,11 +14,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatcher.lifecycle import IllegalTransition
-from hotline.api import auth, calendar, merge, supervision, tickets, units, workflow
+from hotline.api import auth, calendar, callbacks, merge, supervision, tickets, units, workflow
 from hotline.clock import Clock, utc_now
 from hotline.db import database_url, make_engine, make_sessionmaker
 from hotline.errors import DomainError, InvalidInput
 from hotline.runtime import Runtime
+from hotline.scheduler import run_forever
 from hotline.settings import Settings, get_settings
 from routing_rules.loader import Rulebook, load_rulebook
 
@@ -110,9 +113,17 @@ def create_app(
             return
         engine = make_engine(database_url(settings), settings)
         app.state.sessions = make_sessionmaker(engine)
+        background: asyncio.Task[None] | None = None
+        if settings.redis_url is None and settings.embedded_scheduler:
+            # Embedded default: no Celery; the same sweeps run in-process (hotline.scheduler).
+            background = asyncio.create_task(run_forever(app.state.sessions, runtime))
         try:
             yield
         finally:
+            if background is not None:
+                background.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await background
             await engine.dispose()
 
     app = FastAPI(
@@ -125,7 +136,7 @@ def create_app(
     if sessions is not None:
         app.state.sessions = sessions
     install_error_handlers(app)
-    for module in (auth, tickets, workflow, merge, supervision, calendar, units):
+    for module in (auth, tickets, workflow, merge, supervision, callbacks, calendar, units):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["运维 ops"], summary="存活检查")

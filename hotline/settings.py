@@ -23,6 +23,12 @@ class Settings(BaseSettings):
     token_ttl_minutes: int = Field(default=12 * 60, ge=1)
     auth_cache_seconds: float = Field(default=5.0, ge=0, le=60)
     """How long a verified token is trusted without re-reading the user (deactivation delay)."""
+    sweep_seconds: float | None = Field(default=None, gt=0)
+    """Override of the rulebook's sweep interval (tests and operations)."""
+    sweep_batch: int | None = Field(default=None, ge=1)
+    """Override of the rulebook's sweep batch size."""
+    embedded_scheduler: bool = True
+    """Without Redis, run the SLA sweep and notification delivery inside the API process."""
     rulebook_dir: Path | None = None
     """A rulebook directory other than the shipped ``routing_rules/data``."""
     db_pool_size: int = Field(default=10, ge=1)

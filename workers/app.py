@@ -12,13 +12,16 @@ from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 
 from hotline.settings import get_settings
+from routing_rules.loader import load_rulebook
 from workers import runtime
+from workers.tasks import TASK_SWEEP, sla_sweep
 
 TASK_HEALTH = "health.check"
 
 
-def make_celery(broker_url: str | None = None) -> Celery:
+def make_celery(broker_url: str | None = None, sweep_seconds: float | None = None) -> Celery:
     settings = get_settings()
+    interval = load_rulebook(settings.rulebook_dir).workflow.sla.sweep_interval_seconds
     url = broker_url or settings.redis_url or "redis://127.0.0.1:6379/0"
     celery = Celery("hotline", broker=url, backend=url)
     celery.conf.update(
@@ -32,9 +35,12 @@ def make_celery(broker_url: str | None = None) -> Celery:
         enable_utc=True,
         result_expires=3600,
         broker_connection_retry_on_startup=True,
-        beat_schedule={},  # the deadline, callback and notification sweeps are scheduled here (issue 4)
+        beat_schedule={
+            "sla-sweep": {"task": TASK_SWEEP, "schedule": float(sweep_seconds or settings.sweep_seconds or interval)},
+        },
     )
     celery.task(name=TASK_HEALTH)(health_check)
+    celery.task(name=TASK_SWEEP, acks_late=True)(sla_sweep)
     return celery
 
 

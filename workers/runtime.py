@@ -7,21 +7,37 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from hotline.db import database_url, make_engine, make_sessionmaker, unit_of_work
+from hotline.runtime import Runtime
 from hotline.settings import get_settings
+from routing_rules.loader import load_rulebook
 
 T = TypeVar("T")
 
 _loop: asyncio.AbstractEventLoop | None = None
 _engine: AsyncEngine | None = None
+_runtime: Runtime | None = None
 
 
 def reset() -> None:
     """Forget state inherited from a parent process (after fork)."""
-    global _loop, _engine
-    _loop, _engine = None, None
+    global _loop, _engine, _runtime
+    _loop, _engine, _runtime = None, None, None
+
+
+def hotline_runtime() -> Runtime:
+    """Rulebook, calendar cache and clock of this worker process (the rulebook is validated once)."""
+    global _runtime
+    if _runtime is None:
+        settings = get_settings()
+        _runtime = Runtime(settings=settings, rulebook=load_rulebook(settings.rulebook_dir))
+    return _runtime
+
+
+def sessions() -> async_sessionmaker[AsyncSession]:
+    return make_sessionmaker(engine())
 
 
 def loop() -> asyncio.AbstractEventLoop:

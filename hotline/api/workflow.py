@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from dispatcher.calendar import LOCAL_TZ
+from hotline import sla
 from hotline.api.deps import ActorDep, RuntimeDep, SessionDep
 from hotline.workflow import actions, reviews
 from hotline.workflow.queue import QueueFilter, events, queue
@@ -203,3 +204,12 @@ async def list_extensions(
     session: SessionDep, actor: ActorDep, state: Literal["pending", "approved", "rejected"] | None = None
 ) -> list[dict[str, Any]]:
     return local(await reviews.extensions(session, actor, state))  # type: ignore[no-any-return]
+
+
+class RemindIn(Body):
+    note: str = Field(default="", max_length=2000)
+
+
+@router.post("/tickets/{number}/remind", summary="人工催办")
+async def remind(number: str, body: RemindIn, session: SessionDep, rt: RuntimeDep, actor: ActorDep) -> dict[str, Any]:
+    return local(await sla.manual_remind(session, rt, actor, number, body.note))  # type: ignore[no-any-return]

@@ -125,6 +125,7 @@ async def import_schedule(
             )
         )
         deadline.due_date, deadline.due_at, deadline.provisional = fresh.due_date, fresh.due_at, fresh.provisional
+        deadline.plan_version += 1  # re-plans every pending reminder and overdue mark it affects
         recomputed += 1
     await session.flush()
     return ImportResult(

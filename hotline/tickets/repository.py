@@ -194,7 +194,8 @@ class Inserted:
     calendar_stamp: tuple[int, datetime | None]
 
 
-# One round trip for the whole intake: the ticket takes its caller id from the sequence so that a
+# One round trip for the whole intake (with the caller's SMS receipt and the unit's new-ticket notice
+# in the outbox): the ticket takes its caller id from the sequence so that a
 # replayed Idempotency-Key (ON CONFLICT DO NOTHING) writes nothing at all, not even the caller.
 # Foreign keys are checked at the end of the statement, after every sub-statement has run.
 _INTAKE_SQL = """
@@ -228,6 +229,13 @@ WITH ids AS (
     INSERT INTO ticket_events (ticket_id, at, actor_id, action, from_status, to_status, unit_code, due_before,
         due_after, note, data)
     SELECT t.id, $22, $19, 'intake', NULL, $12, $14, NULL, $40, $37, $38::jsonb FROM t
+), n AS (
+    INSERT INTO notifications (ticket_id, recipient, template, payload, dedupe_key, created_at)
+    SELECT t.id, 'caller', 'ticket_accepted', jsonb_build_object('number', t.number), 'ticket_accepted:' || t.id, $22
+    FROM t WHERE $25::text IS NOT NULL AND $12 = 'dispatched'
+    UNION ALL
+    SELECT t.id, 'unit:' || $14, 'new_ticket', jsonb_build_object('number', t.number), 'new_ticket:' || t.id, $22
+    FROM t WHERE $14::text IS NOT NULL
 )
 SELECT t.id, t.number, (SELECT count(*) FROM calendar_years) AS years,
     (SELECT max(loaded_at) FROM calendar_years) AS loaded

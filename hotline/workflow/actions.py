@@ -501,6 +501,7 @@ async def decide_extension(
         moved = cal.extend(_due(deadline), ext.working_days)
         deadline.due_date, deadline.due_at, deadline.provisional = moved.due_date, moved.due_at, moved.provisional
         deadline.extension_days += ext.working_days
+        deadline.plan_version += 1  # the SLA sweep re-plans reminders and overdue marks
         ext.state, ext.due_after = "approved", moved.due_at
         session.add(
             Notification(

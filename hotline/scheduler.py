@@ -1,0 +1,54 @@
+"""The periodic work of the service — SLA sweep and notification delivery — as plain services.
+
+In production Celery beat schedules them (``workers``); in the embedded default (no Redis) the
+very same functions run from :func:`run_forever`, started by the app's lifespan. Several
+processes running them at once is safe: every sweep claims its rows with SKIP LOCKED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hotline import sla
+from hotline.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+async def tick(sessions: async_sessionmaker[AsyncSession], rt: Runtime) -> dict[str, Any]:
+    """One round: enforce the time limits, then deliver the notices they produced."""
+    from hotline.notifications import deliver_due, sender_from_settings, stale_sending
+
+    now = rt.clock()
+    report = await sla.sweep(sessions, rt, now)
+    policy = rt.rulebook.workflow.sla
+    titles = {r.code: r.title for r in rt.rulebook.workflow.supervision_reasons}
+    delivered = await deliver_due(
+        sessions, sender_from_settings(rt.settings), now, policy, policy.sweep_batch, reason_titles=titles
+    )
+    # A send interrupted by a crash is never repeated (at most once); after an hour it is marked
+    # failed for an operator to check.
+    interrupted = await stale_sending(sessions, now - timedelta(hours=1))
+    return {
+        "planned": report.planned,
+        "acted": report.acted,
+        "skipped": report.skipped,
+        "sent": delivered.sent,
+        "failed": delivered.failed,
+        "interrupted": interrupted,
+    }
+
+
+async def run_forever(sessions: async_sessionmaker[AsyncSession], rt: Runtime) -> None:
+    interval = rt.settings.sweep_seconds or rt.rulebook.workflow.sla.sweep_interval_seconds
+    while True:
+        try:
+            await tick(sessions, rt)
+        except Exception:  # a failed round is retried at the next tick; the rows stay due
+            log.exception("scheduled sweep failed")
+        await asyncio.sleep(interval)

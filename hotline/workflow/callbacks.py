@@ -1,0 +1,553 @@
+"""答复审核、回访、重办 (实施方案第12条) and the supervision that follows exhausted redo rounds
+(第13条); an unreasonable dissatisfaction is recorded for 无理重复诉求处置 (第20条).
+
+* 答复审核: the centre approves a unit's reply (the ticket waits for its callback, due within
+  ``callback_within_working_days``) or sends it back to the unit, whose original deadline keeps
+  running.
+* 回访: an agent calls every caller of the ticket (a primary's merged secondaries too). Not
+  reached on ``callback_max_attempts`` different days → closed as unreachable. Reached → an
+  evaluation; satisfied closes; reasonably unsatisfied is redone by the same lead unit with a
+  fresh time limit, up to ``redo_max_rounds``, after which the ticket closes unsatisfied and the
+  unit gets a 督办单; unreasonably unsatisfied closes as unreasonable.
+
+SQL of these use cases is kept in the clearly marked section at the end of this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatcher.calendar import LOCAL_TZ
+from dispatcher.lifecycle import Action, Status, transition
+from hotline.errors import Conflict, InvalidInput
+from hotline.models import (
+    Callback,
+    Caller,
+    Deadline,
+    Evaluation,
+    HandlingUnit,
+    Notification,
+    Reply,
+    SupervisionOrder,
+    Ticket,
+    TicketEvent,
+)
+from hotline.runtime import Runtime
+from hotline.tickets import repository as tickets_repo
+from hotline.tickets.schemas import Input, LocalDatetime
+from hotline.tickets.service import working_days_for
+from hotline.users import Actor, Role
+from hotline.workflow.common import CENTRE, calendar, load, record, require_role
+from routing_rules.schema import CallerType
+
+CALLBACK_ROLES = (Role.AGENT, *CENTRE)
+EXCERPT = 200
+
+Satisfaction = Literal["satisfied", "basically_satisfied", "unsatisfied"]
+Resolution = Literal["resolved", "partly_resolved", "unresolved"]
+
+
+# ---------------------------------------------------------------- shapes
+
+
+class ReplyDecisionIn(Input):
+    approve: bool
+    note: str = Field(default="", max_length=2000)
+
+
+class ReplyDecisionOut(BaseModel):
+    number: str
+    status: str
+    callback_id: int | None = None
+    callback_due_at: LocalDatetime | None = None
+    due_at: LocalDatetime | None = None
+    """After a rejection: the unit's reply deadline, which keeps running."""
+
+
+class CallbackIn(Input):
+    reached: bool
+    satisfaction: Satisfaction | None = None
+    resolution: Resolution | None = None
+    reasonable: bool | None = None
+    """When unsatisfied: is the dissatisfaction reasonable (the unit should have acted and did not)?"""
+    note: str = Field(default="", max_length=2000)
+
+
+class CallbackOut(BaseModel):
+    number: str
+    status: str
+    callback_id: int
+    callback_state: str
+    attempts: int
+    attempt_days: list[str]
+    final_outcome: str | None
+    redo_count: int
+    due_at: LocalDatetime | None = None
+    """After a redo: the fresh reply deadline of the lead unit."""
+    supervision_id: int | None = None
+
+
+class CallbackCaller(BaseModel):
+    number: str
+    """The ticket the caller called about (a secondary merged into the primary, or the primary)."""
+    type: str
+    name: str | None
+    phone: str | None
+    enterprise_name: str | None
+    confidential: bool
+
+
+class CallbackItem(BaseModel):
+    id: int
+    number: str
+    round: int
+    due_at: LocalDatetime
+    overdue: bool
+    attempts: int
+    attempt_days: list[str]
+    callers: list[CallbackCaller]
+    lead_unit: str | None
+    lead_unit_name: str | None
+    reply_outcome: str | None
+    reply_excerpt: str | None
+    replied_at: LocalDatetime | None
+
+
+class CallbackPage(BaseModel):
+    items: list[CallbackItem]
+    total: int
+    page: int
+    page_size: int
+
+
+# ---------------------------------------------------------------- 答复审核 reply review
+
+
+async def decide_reply(
+    session: AsyncSession, rt: Runtime, actor: Actor, number: str, data: ReplyDecisionIn
+) -> ReplyDecisionOut:
+    """答复审核 by the centre (实施方案第12条). Approve → the ticket waits for its callback, due
+    ``callback_within_working_days`` working days from now, and the caller is told the reply is
+    available. Reject → back to the lead unit; its original reply deadline runs again (re-planned
+    by the SLA sweep), it is not restarted."""
+    require_role(actor, *CENTRE)
+    ticket = await load(session, actor, number)
+    transition(Status(ticket.status), Action.APPROVE_REPLY if data.approve else Action.REJECT_REPLY)
+    now = rt.clock()
+    if not data.approve:
+        deadline = await tickets_repo.latest_deadline(session, ticket.id)
+        if deadline is not None:
+            deadline.state = "running"
+            deadline.plan_version += 1
+        due = deadline.due_at if deadline else None
+        await record(
+            session,
+            ticket,
+            actor,
+            Action.REJECT_REPLY,
+            now,
+            unit=ticket.lead_unit_code,
+            due_before=due,
+            due_after=due,
+            note=data.note or "答复不合格，退回承办单位，原办理时限继续计算",
+            data={"approved": False},
+        )
+        await session.flush()
+        return ReplyDecisionOut(number=ticket.number, status=ticket.status, due_at=due)
+
+    cal = await calendar(session, rt)
+    due_at = cal.deadline(now, rt.rulebook.workflow.sla.callback_within_working_days).due_at
+    callback = Callback(ticket_id=ticket.id, round=ticket.redo_count + 1, due_at=due_at, created_at=now)
+    session.add(callback)
+    await session.flush()
+    await record(
+        session,
+        ticket,
+        actor,
+        Action.APPROVE_REPLY,
+        now,
+        unit=ticket.lead_unit_code,
+        note=data.note or "答复审核通过，待回访",
+        data={
+            "approved": True,
+            "callback_id": callback.id,
+            "round": callback.round,
+            "callback_due_at": due_at.isoformat(),
+        },
+    )
+    session.add(
+        Notification(
+            ticket_id=ticket.id,
+            recipient="caller",
+            template="reply_available",
+            payload={"number": ticket.number},
+            dedupe_key=f"reply_available:{ticket.id}:{callback.round}",
+            created_at=now,
+        )
+    )
+    await session.flush()
+    return ReplyDecisionOut(number=ticket.number, status=ticket.status, callback_id=callback.id, callback_due_at=due_at)
+
+
+# ---------------------------------------------------------------- 回访 callback queue
+
+
+async def list_callbacks(
+    session: AsyncSession, rt: Runtime, actor: Actor, due: Literal["today", "all"], page: int, page_size: int
+) -> CallbackPage:
+    """The agents' callback queue: pending callbacks, earliest due first. The agent must call, so
+    every caller is shown unmasked — confidential ones too (only units never see them) — and each
+    disclosure is audited (purpose ``callback``)."""
+    require_role(actor, *CALLBACK_ROLES)
+    now = rt.clock()
+    until = None
+    if due == "today":
+        until = datetime.combine(now.astimezone(LOCAL_TZ).date() + timedelta(days=1), time(), tzinfo=LOCAL_TZ)
+    rows, total = await _pending_page(session, until, page, page_size)
+    ticket_ids = [t.id for _, t, _ in rows]
+    callers = await _callers_of(session, ticket_ids)
+    replies = await _latest_replies(session, ticket_ids)
+    items = []
+    for cb, ticket, unit_name in rows:
+        shown = callers.get(ticket.id, [])
+        for caller_ticket, _caller in shown:
+            tickets_repo.audit_personal_data(session, actor, caller_ticket, "callback")
+        reply = replies.get(ticket.id)
+        items.append(
+            CallbackItem(
+                id=cb.id,
+                number=ticket.number,
+                round=cb.round,
+                due_at=cb.due_at,
+                overdue=now > cb.due_at,
+                attempts=cb.attempts,
+                attempt_days=list(cb.attempt_days),
+                callers=[
+                    CallbackCaller(
+                        number=t.number,
+                        type=c.type,
+                        name=c.name,
+                        phone=c.phone,
+                        enterprise_name=c.enterprise_name,
+                        confidential=c.confidential,
+                    )
+                    for t, c in shown
+                ],
+                lead_unit=ticket.lead_unit_code,
+                lead_unit_name=unit_name,
+                reply_outcome=reply.outcome if reply else None,
+                reply_excerpt=reply.content[:EXCERPT] if reply else None,
+                replied_at=reply.replied_at if reply else None,
+            )
+        )
+    await session.flush()
+    return CallbackPage(items=items, total=total, page=page, page_size=page_size)
+
+
+# ---------------------------------------------------------------- 回访 callback result
+
+
+async def record_callback(
+    session: AsyncSession, rt: Runtime, actor: Actor, number: str, data: CallbackIn
+) -> CallbackOut:
+    """回访 result (实施方案第12条). Not reached: one more attempt; attempts on the same local day
+    count once, and on the ``callback_max_attempts``-th different day the ticket closes as
+    unreachable. Reached: an evaluation, then close (satisfied / basically satisfied), redo by the
+    same lead unit (reasonably unsatisfied, up to ``redo_max_rounds``), close unsatisfied with a
+    督办单 (rounds exhausted), or close as unreasonable (无理诉求, 第20条)."""
+    require_role(actor, *CALLBACK_ROLES)
+    _check(data)
+    ticket = await load(session, actor, number)
+    transition(Status(ticket.status), Action.CLOSE if data.reached else Action.CALLBACK_ATTEMPT)
+    callback = await _pending_callback(session, ticket.id)
+    if callback is None:
+        raise Conflict("该工单没有待回访任务", code="callback.none_pending")
+    now = rt.clock()
+    sla = rt.rulebook.workflow.sla
+    out_due: datetime | None = None
+    order_id: int | None = None
+
+    if not data.reached:
+        today = now.astimezone(LOCAL_TZ).date().isoformat()
+        callback.attempts += 1
+        if today not in callback.attempt_days:
+            callback.attempt_days = [*callback.attempt_days, today]
+        days = len(callback.attempt_days)
+        await record(
+            session,
+            ticket,
+            actor,
+            Action.CALLBACK_ATTEMPT,
+            now,
+            unit=ticket.lead_unit_code,
+            note=data.note or f"回访未接通（第{callback.attempts}次，{days}个不同日期）",
+            data={"callback_id": callback.id, "attempt": callback.attempts, "days": days},
+        )
+        if days >= sla.callback_max_attempts:
+            callback.state, callback.done_at = "unreachable", now
+            await _close(session, ticket, actor, now, "unreachable", f"{days}个不同日期回访均未接通，按无法联系办结")
+    else:
+        assert data.satisfaction is not None and data.resolution is not None
+        session.add(
+            Evaluation(
+                ticket_id=ticket.id,
+                callback_id=callback.id,
+                caller_id=ticket.caller_id,
+                satisfaction=data.satisfaction,
+                resolution=data.resolution,
+                reasonable=data.reasonable if data.satisfaction == "unsatisfied" else None,
+                note=data.note,
+                at=now,
+                actor_id=actor.id,
+            )
+        )
+        callback.state, callback.done_at = "done", now
+        if data.satisfaction != "unsatisfied":
+            await _close(session, ticket, actor, now, data.satisfaction, data.note or "回访满意，办结")
+        elif not data.reasonable:
+            await _close(
+                session,
+                ticket,
+                actor,
+                now,
+                "unreasonable",
+                data.note or "诉求人不满意但诉求不合理，办结",
+                unreasonable=True,
+            )
+        elif ticket.redo_count < sla.redo_max_rounds:
+            out_due = await _redo(session, rt, ticket, actor, now, data.note)
+        else:
+            order_id = await _supervise(session, rt, ticket, actor, now)
+            await _close(
+                session, ticket, actor, now, "unsatisfied", f"重办{ticket.redo_count}轮后诉求人仍不满意，办结并督办"
+            )
+    await session.flush()
+    return CallbackOut(
+        number=ticket.number,
+        status=ticket.status,
+        callback_id=callback.id,
+        callback_state=callback.state,
+        attempts=callback.attempts,
+        attempt_days=list(callback.attempt_days),
+        final_outcome=ticket.final_outcome,
+        redo_count=ticket.redo_count,
+        due_at=out_due,
+        supervision_id=order_id,
+    )
+
+
+def _check(data: CallbackIn) -> None:
+    if not data.reached:
+        return
+    for field, label in (("satisfaction", "满意度"), ("resolution", "解决情况")):
+        if getattr(data, field) is None:
+            raise InvalidInput.one(field, f"callback.{field}_required", f"回访接通时必须填写{label}")
+    if data.satisfaction == "unsatisfied" and data.reasonable is None:
+        raise InvalidInput.one("reasonable", "callback.reasonable_required", "诉求人不满意时须判断其不满意是否合理")
+
+
+async def _close(
+    session: AsyncSession,
+    ticket: Ticket,
+    actor: Actor,
+    now: datetime,
+    outcome: str,
+    note: str,
+    *,
+    unreasonable: bool = False,
+) -> None:
+    """办结 with its outcome; merged secondaries keep status ``merged`` and take the primary's outcome."""
+    ticket.final_outcome, ticket.closed_at = outcome, now
+    data: dict[str, Any] = {"final_outcome": outcome}
+    if unreasonable:
+        data["unreasonable"] = True
+    await record(session, ticket, actor, Action.CLOSE, now, unit=ticket.lead_unit_code, note=note, data=data)
+    for secondary in await _secondaries(session, ticket.id):
+        secondary.final_outcome, secondary.closed_at = outcome, now
+        session.add(
+            TicketEvent(
+                ticket_id=secondary.id,
+                at=now,
+                actor_id=actor.id,
+                action="close_with_primary",
+                from_status=secondary.status,
+                to_status=secondary.status,
+                unit_code=secondary.lead_unit_code,
+                note=f"随主单 {ticket.number} 办结",
+                data={"primary": ticket.number, "final_outcome": outcome},
+            )
+        )
+
+
+async def _redo(session: AsyncSession, rt: Runtime, ticket: Ticket, actor: Actor, now: datetime, note: str) -> datetime:
+    """重办 by the same lead unit with a fresh time limit (5 / 10 working days) and sign-for limit
+    from now; the previous reply stays on record."""
+    unit = ticket.lead_unit_code
+    if unit is None:
+        raise Conflict("该工单没有主办单位，不能重办", code="redo.no_lead_unit")
+    old = await tickets_repo.latest_deadline(session, ticket.id)
+    await _cancel_running_deadlines(session, ticket.id)
+    cal = await calendar(session, rt)
+    days = working_days_for(rt, CallerType(ticket.caller_type))
+    accept_days = rt.rulebook.workflow.accept_within_working_days
+    fresh = cal.deadline(now, days)
+    for kind, n, due in (("reply", days, fresh), ("accept", accept_days, cal.deadline(now, accept_days))):
+        session.add(
+            Deadline(
+                ticket_id=ticket.id,
+                unit_code=unit,
+                kind=kind,
+                start_at=now,
+                working_days=n,
+                due_date=due.due_date,
+                due_at=due.due_at,
+                provisional=due.provisional,
+                created_at=now,
+            )
+        )
+    ticket.redo_count += 1
+    ticket.accepted_at = None
+    await record(
+        session,
+        ticket,
+        actor,
+        Action.REDO,
+        now,
+        unit=unit,
+        due_before=old.due_at if old else None,
+        due_after=fresh.due_at,
+        note=note or f"诉求人不满意，第{ticket.redo_count}轮重办",
+        data={"round": ticket.redo_count, "working_days": days},
+    )
+    session.add(
+        Notification(
+            ticket_id=ticket.id,
+            recipient=f"unit:{unit}",
+            template="redo",
+            payload={"number": ticket.number, "round": ticket.redo_count, "due_date": fresh.due_date.isoformat()},
+            dedupe_key=f"redo:{ticket.id}:{ticket.redo_count}",
+            created_at=now,
+        )
+    )
+    await session.flush()
+    return fresh.due_at
+
+
+async def _supervise(session: AsyncSession, rt: Runtime, ticket: Ticket, actor: Actor, now: datetime) -> int:
+    """督办 (实施方案第13条) when the redo rounds are exhausted and the caller is still unsatisfied."""
+    unit = ticket.lead_unit_code
+    if unit is None:
+        raise Conflict("该工单没有主办单位，不能督办", code="supervision.unit_required")
+    cal = await calendar(session, rt)
+    reply_by: date = cal.deadline(now, rt.rulebook.workflow.sla.supervision_reply_working_days).due_date
+    content = f"重办{ticket.redo_count}轮后诉求人仍不满意"
+    order = SupervisionOrder(
+        ticket_id=ticket.id,
+        unit_code=unit,
+        reason_code="poor_quality",
+        content=content,
+        reply_by=reply_by,
+        issued_at=now,
+        issued_by=actor.id,
+        state="open",
+    )
+    session.add(order)
+    await session.flush()
+    await record(
+        session,
+        ticket,
+        actor,
+        Action.SUPERVISE,
+        now,
+        unit=unit,
+        note=f"督办（办理质量不高）：{content}",
+        data={"order_id": order.id, "reason": "poor_quality", "reply_by": reply_by.isoformat()},
+    )
+    session.add(
+        Notification(
+            ticket_id=ticket.id,
+            recipient=f"unit:{unit}",
+            template="supervision_issued",
+            payload={"number": ticket.number, "reason": "poor_quality", "reply_by": reply_by.isoformat()},
+            dedupe_key=f"supervision:{order.id}",
+            created_at=now,
+        )
+    )
+    return order.id
+
+
+# ---------------------------------------------------------------- SQL
+
+
+async def _pending_callback(session: AsyncSession, ticket_id: int) -> Callback | None:
+    stmt = (
+        select(Callback)
+        .where(Callback.ticket_id == ticket_id, Callback.state == "pending")
+        .order_by(Callback.round.desc())
+        .limit(1)
+        .with_for_update()
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def _pending_page(
+    session: AsyncSession, until: datetime | None, page: int, page_size: int
+) -> tuple[list[tuple[Callback, Ticket, str | None]], int]:
+    where = [Callback.state == "pending"]
+    if until is not None:
+        where.append(Callback.due_at <= until)
+    total = int(await session.scalar(select(func.count()).select_from(Callback).where(*where)) or 0)
+    stmt = (
+        select(Callback, Ticket, HandlingUnit.name)
+        .join(Ticket, Ticket.id == Callback.ticket_id)
+        .outerjoin(HandlingUnit, HandlingUnit.code == Ticket.lead_unit_code)
+        .where(*where)
+        .order_by(Callback.due_at, Callback.id)
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    )
+    return [(c, t, n) for c, t, n in await session.execute(stmt)], total
+
+
+async def _callers_of(session: AsyncSession, primary_ids: Sequence[int]) -> dict[int, list[tuple[Ticket, Caller]]]:
+    """Per primary: its own caller first, then the callers of the tickets merged into it."""
+    if not primary_ids:
+        return {}
+    stmt = (
+        select(Ticket, Caller)
+        .join(Caller, Caller.id == Ticket.caller_id)
+        .where(Ticket.id.in_(primary_ids) | Ticket.merged_into_id.in_(primary_ids))
+        .order_by(Ticket.merged_into_id.is_not(None), Ticket.id)
+    )
+    out: dict[int, list[tuple[Ticket, Caller]]] = {}
+    for t, c in await session.execute(stmt):
+        out.setdefault(t.merged_into_id or t.id, []).append((t, c))
+    return out
+
+
+async def _latest_replies(session: AsyncSession, ticket_ids: Sequence[int]) -> dict[int, Reply]:
+    if not ticket_ids:
+        return {}
+    latest = select(func.max(Reply.id)).where(Reply.ticket_id.in_(ticket_ids)).group_by(Reply.ticket_id)
+    stmt = select(Reply).where(Reply.id.in_(latest))
+    return {r.ticket_id: r for r in (await session.execute(stmt)).scalars()}
+
+
+async def _secondaries(session: AsyncSession, primary_id: int) -> list[Ticket]:
+    stmt = select(Ticket).where(Ticket.merged_into_id == primary_id).order_by(Ticket.id).with_for_update()
+    return list((await session.execute(stmt)).scalars())
+
+
+async def _cancel_running_deadlines(session: AsyncSession, ticket_id: int) -> None:
+    await session.execute(
+        update(Deadline)
+        .where(Deadline.ticket_id == ticket_id, Deadline.state == "running")
+        .values(state="cancelled")
+        .execution_options(synchronize_session="fetch")
+    )
