@@ -140,3 +140,31 @@ async def test_manual_reminder_counts(client: AsyncClient, login, session: Async
     assert r.status_code == 200 and r.json()["reminder_count"] == 1
     assert (await client.post(f"/api/v1/tickets/{number}/remind", json={}, headers=agent.headers)).status_code == 403
     assert (await actions(session, number))[-1] == "remind"
+
+
+async def test_importing_a_calendar_replans_pending_reminders_and_overdue_marks(
+    client: AsyncClient, login, sessions, session: AsyncSession, runtime, clock
+) -> None:
+    import json
+
+    from hotline.calendar.service import CalendarCache, import_schedule
+
+    agent = await login("agent")
+    clock.now = local(2026, 12, 30, 10).astimezone(UTC)  # due 2027-01-06 by weekends only (provisional)
+    number = await ticket(client, agent)
+    await sweep(sessions, runtime, local(2026, 12, 30, 11))
+    schedule = {
+        "year": 2027,
+        "holidays": [{"date": d, "name": "元旦"} for d in ("2027-01-01", "2027-01-04", "2027-01-05")],
+        "makeup_workdays": [{"date": "2027-01-09", "name": "元旦调休"}],
+    }
+    await import_schedule(session, CalendarCache(), json.dumps(schedule), None, clock())
+    await session.commit()
+    runtime.calendar.invalidate()
+    await sweep(sessions, runtime, local(2026, 12, 30, 12))  # re-plans the moved deadline
+    await sweep(sessions, runtime, local(2027, 1, 7, 0, 1))  # the old overdue instant
+    assert "mark_overdue" not in await actions(session, number)
+    await sweep(sessions, runtime, local(2027, 1, 9, 0, 0))  # new last day: the make-up Saturday
+    assert (await actions(session, number))[-1] == "remind"
+    await sweep(sessions, runtime, local(2027, 1, 10, 0, 0))
+    assert (await actions(session, number))[-1] == "mark_overdue"
