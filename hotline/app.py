@@ -6,14 +6,17 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatcher.lifecycle import IllegalTransition
+from hotline import web
 from hotline.api import auth, calendar, callbacks, merge, supervision, tickets, units, workflow
 from hotline.clock import Clock, utc_now
 from hotline.db import database_url, make_engine, make_sessionmaker
@@ -66,6 +69,29 @@ def validation_problems(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     return out
 
 
+def _is_page(request: Request) -> bool:
+    return not request.url.path.startswith("/api/")
+
+
+def _page_error(request: Request, status: int, code: str, message: str) -> Response:
+    from hotline.web.deps import LoginRequired, render
+
+    if code == LoginRequired.code:
+        return RedirectResponse("/login", status_code=303)
+    titles = {401: "请先登录", 403: "无权访问", 404: "未找到", 409: "操作冲突", 422: "输入有误"}
+    return render(
+        request,
+        "error.html",
+        None,
+        request.app.state.runtime,
+        status_code=status,
+        status=status,
+        title=titles.get(status, "出错了"),
+        message=message,
+        code=code,
+    )
+
+
 def _error(status: int, code: str, message: str, problems: list[dict[str, str]] | None = None) -> JSONResponse:
     body: dict[str, Any] = {"error": {"code": code, "message": message}}
     if problems is not None:
@@ -85,11 +111,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(422, "validation", exc.message, problems)
 
     @app.exception_handler(DomainError)
-    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        if _is_page(request):
+            return _page_error(request, exc.http_status, exc.code, exc.message)
         return _error(exc.http_status, exc.code, exc.message)
 
     @app.exception_handler(IllegalTransition)
-    async def _transition(request: Request, exc: IllegalTransition) -> JSONResponse:
+    async def _transition(request: Request, exc: IllegalTransition) -> Response:
+        if _is_page(request):
+            return _page_error(request, exc.http_status, exc.code, exc.message)
         return _error(exc.http_status, exc.code, exc.message)
 
 
@@ -138,6 +168,9 @@ def create_app(
     install_error_handlers(app)
     for module in (auth, tickets, workflow, merge, supervision, callbacks, calendar, units):
         app.include_router(module.router)
+    for page_router in web.routers():
+        app.include_router(page_router)
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
     @app.get("/healthz", tags=["运维 ops"], summary="存活检查")
     async def healthz() -> dict[str, str]:

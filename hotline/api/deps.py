@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hotline.errors import Forbidden, Unauthorized
-from hotline.runtime import Runtime
+from hotline.requestctx import RuntimeDep as RuntimeDep
+from hotline.requestctx import SessionDep as SessionDep
 from hotline.security import read_token
 from hotline.users import Actor, Role, actor_of, get_active_user
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
-
-
-def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One transaction per request: committed when the handler succeeds, rolled back otherwise."""
-    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
-    async with sessions() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 async def get_actor(session: SessionDep, runtime: RuntimeDep, token: Annotated[str | None, Depends(oauth2)]) -> Actor:

@@ -1,1 +1,12 @@
 """Server-rendered Jinja2 pages (agents, units, supervisors, public). Never imports ``hotline.api``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from hotline.web import agent, auth, centre, dashboard, public, unit
+
+
+def routers() -> list[APIRouter]:
+    """Every page router, in the order the app includes them."""
+    return [auth.router, agent.router, unit.router, centre.router, dashboard.router, public.router]

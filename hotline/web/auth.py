@@ -1,0 +1,67 @@
+"""Sign in and out of the pages with the same users and roles as the API (session cookie)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from hotline.clock import utc_now
+from hotline.errors import Unauthorized
+from hotline.requestctx import RuntimeDep, SessionDep
+from hotline.security import issue_token
+from hotline.users import Role, authenticate
+from hotline.web.deps import COOKIE, PRE_COOKIE, PageActor, check_csrf, render
+
+router = APIRouter(include_in_schema=False)
+
+HOME = {
+    Role.AGENT: "/agent",
+    Role.UNIT_HANDLER: "/unit",
+    Role.SUPERVISOR: "/centre",
+    Role.ARBITRATOR: "/centre",
+    Role.ADMIN: "/centre",
+}
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request, rt: RuntimeDep) -> Response:
+    return render(request, "login.html", None, rt)
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    session: SessionDep,
+    rt: RuntimeDep,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(request, rt.settings.secret_key, csrf)
+    try:
+        user = await authenticate(session, username.strip(), password)
+    except Unauthorized as exc:
+        return render(request, "login.html", None, rt, status_code=401, error=exc.message, username=username)
+    token = issue_token(rt.settings.secret_key, user.id, user.role, utc_now(), rt.settings.token_ttl_minutes)
+    response = RedirectResponse(HOME[Role(user.role)], status_code=303)
+    response.set_cookie(COOKIE, token, httponly=True, samesite="lax", max_age=rt.settings.token_ttl_minutes * 60)
+    response.delete_cookie(PRE_COOKIE)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, rt: RuntimeDep, actor: PageActor, csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, rt.settings.secret_key, csrf)
+    token = request.cookies.get(COOKIE, "")
+    rt.actors.forget(actor.id)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    del token
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(actor: PageActor) -> Response:
+    return RedirectResponse(HOME[actor.role], status_code=303)

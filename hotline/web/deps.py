@@ -1,0 +1,85 @@
+"""Page plumbing: the session cookie, CSRF tokens, the signed-in actor and template rendering."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from dispatcher.lifecycle import STATUS_LABELS
+from hotline.errors import DomainError, Forbidden
+from hotline.requestctx import RuntimeDep, SessionDep
+from hotline.security import read_token
+from hotline.users import ROLE_LABELS, Actor, Role, actor_of, get_active_user
+
+COOKIE = "hotline_session"
+PRE_COOKIE = "hotline_csrf"
+templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
+templates.env.globals.update(
+    STATUS_LABELS={s.value: label for s, label in STATUS_LABELS.items()}, ROLE_LABELS=ROLE_LABELS
+)
+
+
+class LoginRequired(DomainError):
+    """Raised on a page without a valid session; the app answers with a redirect to /login."""
+
+    http_status = 303
+    code = "auth.login_required"
+
+
+def csrf_for(secret: str, token: str) -> str:
+    """CSRF token bound to the session (HMAC of the session token): forms and htmx carry it."""
+    return hmac.new(secret.encode(), b"csrf:" + token.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def check_csrf(request: Request, secret: str, submitted: str | None) -> None:
+    token = request.cookies.get(COOKIE, "")
+    expected = csrf_for(secret, token) if token else request.cookies.get(PRE_COOKIE, "")
+    submitted = submitted or request.headers.get("X-CSRF-Token")
+    if not expected or not submitted or not hmac.compare_digest(expected, submitted):
+        raise Forbidden("页面已过期或请求来源无效，请刷新页面后重试", code="auth.csrf")
+
+
+async def page_actor(request: Request, session: SessionDep, rt: RuntimeDep) -> Actor:
+    token = request.cookies.get(COOKIE)
+    if not token:
+        raise LoginRequired("请先登录")
+    cached = rt.actors.get(token)
+    if cached is not None:
+        return cached
+    claims = read_token(rt.settings.secret_key, token)
+    user = await get_active_user(session, int(claims["sub"])) if claims else None
+    if claims is None or user is None:
+        raise LoginRequired("登录已失效，请重新登录")
+    actor = actor_of(user)
+    rt.actors.put(token, actor, float(claims["exp"]))
+    return actor
+
+
+PageActor = Annotated[Actor, Depends(page_actor)]
+
+
+def require_page_role(actor: Actor, *roles: Role) -> None:
+    if actor.role not in roles:
+        raise Forbidden("当前角色无权访问此页面", code="auth.role_forbidden")
+
+
+def render(
+    request: Request, name: str, actor: Actor | None, rt: Any, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    token = request.cookies.get(COOKIE, "")
+    csrf = (
+        csrf_for(rt.settings.secret_key, token) if token else request.cookies.get(PRE_COOKIE) or secrets.token_hex(20)
+    )
+    response = templates.TemplateResponse(
+        request, name, {"actor": actor, "csrf": csrf, **context}, status_code=status_code
+    )
+    if not token and not request.cookies.get(PRE_COOKIE):
+        response.set_cookie(PRE_COOKIE, csrf, httponly=True, samesite="strict")
+    return response
