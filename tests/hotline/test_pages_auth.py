@@ -32,14 +32,18 @@ async def test_pages_redirect_to_login_without_a_session(client: AsyncClient) ->
 async def test_login_requires_the_csrf_token(client: AsyncClient, login) -> None:
     agent = await login("agent")
     await client.get("/login")
-    r = await client.post("/login", data={"username": agent.actor.username, "password": "password-123", "csrf": "forged"})
+    r = await client.post(
+        "/login", data={"username": agent.actor.username, "password": "password-123", "csrf": "forged"}
+    )
     assert r.status_code == 403 and "页面已过期" in r.text
 
 
 async def test_login_sets_a_session_and_redirects_by_role(client: AsyncClient, login) -> None:
     unit = await login("unit_handler", unit="city.human_resources")
     form = await client.get("/login")
-    r = await client.post("/login", data={"username": unit.actor.username, "password": "password-123", "csrf": csrf_of(form.text)})
+    r = await client.post(
+        "/login", data={"username": unit.actor.username, "password": "password-123", "csrf": csrf_of(form.text)}
+    )
     assert r.status_code == 303 and r.headers["location"] == "/unit"
     assert "hotline_session" in r.headers["set-cookie"] and "HttpOnly" in r.headers["set-cookie"]
     home = await client.get("/")
@@ -49,14 +53,18 @@ async def test_login_sets_a_session_and_redirects_by_role(client: AsyncClient, l
 async def test_wrong_password_shows_a_chinese_error(client: AsyncClient, login) -> None:
     agent = await login("agent")
     form = await client.get("/login")
-    r = await client.post("/login", data={"username": agent.actor.username, "password": "nope", "csrf": csrf_of(form.text)})
+    r = await client.post(
+        "/login", data={"username": agent.actor.username, "password": "nope", "csrf": csrf_of(form.text)}
+    )
     assert r.status_code == 401 and "用户名或密码错误" in r.text
 
 
 async def test_logout_needs_csrf_and_ends_the_session(client: AsyncClient, login) -> None:
     agent = await login("agent")
     form = await client.get("/login")
-    await client.post("/login", data={"username": agent.actor.username, "password": "password-123", "csrf": csrf_of(form.text)})
+    await client.post(
+        "/login", data={"username": agent.actor.username, "password": "password-123", "csrf": csrf_of(form.text)}
+    )
     page = await client.get("/login")
     token = csrf_of(page.text)
     assert (await client.post("/logout", data={"csrf": "bad"})).status_code == 403
