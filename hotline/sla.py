@@ -29,6 +29,7 @@ from hotline.models import Deadline, Extension, Notification, SlaStep, Supervisi
 from hotline.runtime import Runtime
 from hotline.users import Actor
 from hotline.workflow.common import record
+from hotline.workflow.supervision import open_order
 from routing_rules.schema import ReminderPoint, SlaPolicy
 
 log = logging.getLogger(__name__)
@@ -238,37 +239,8 @@ async def _act(session: AsyncSession, rt: Runtime, step: SlaStep, now: datetime)
     elif step.kind == "supervision":
         calendar = await rt.calendar.get(session)
         reply_by = calendar.deadline(now, policy.supervision_reply_working_days).due_date
-        order = SupervisionOrder(
-            ticket_id=ticket.id,
-            unit_code=unit,
-            reason_code="overdue",
-            content=f"工单超期{policy.supervision_after_overdue_working_days}个工作日仍未答复，请立即办理并回复督办意见。",
-            reply_by=reply_by,
-            issued_at=now,
-            issued_by=None,
-        )
-        session.add(order)
-        await session.flush()
-        await record(
-            session,
-            ticket,
-            None,
-            Action.SUPERVISE,
-            now,
-            unit=unit,
-            note="超期自动督办",
-            data={"order_id": order.id, "reply_by": reply_by.isoformat()},
-        )
-        notify(
-            session,
-            ticket,
-            f"unit:{unit}",
-            "supervision_issued",
-            f"sla:{step.id}",
-            now,
-            reason="超期未办",
-            reply_by=reply_by.isoformat(),
-        )
+        content = f"工单超期{policy.supervision_after_overdue_working_days}个工作日仍未答复，请立即办理并回复督办意见。"
+        await open_order(session, ticket, None, unit, "overdue", "超期未办", content, reply_by, now)
     elif step.kind == "notice":
         await record(
             session,

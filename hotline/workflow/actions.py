@@ -268,6 +268,31 @@ async def _pending_return(session: AsyncSession, ticket: Ticket, states: tuple[s
     return ret
 
 
+async def start_clock(session: AsyncSession, rt: Runtime, ticket: Ticket, unit: str, now: datetime) -> Due:
+    """A fresh time limit (实施方案第11条: 5 working days for citizens, 10 for enterprises) and
+    sign-for limit for ``unit`` from ``now``: after a re-dispatch, an arbitration or a redo."""
+    cal = await calendar(session, rt)
+    days = working_days_for(rt, CallerType(ticket.caller_type))
+    fresh = cal.deadline(now, days)
+    accept_days = rt.rulebook.workflow.accept_within_working_days
+    accept_due = cal.deadline(now, accept_days)
+    for kind, n, due in (("reply", days, fresh), ("accept", accept_days, accept_due)):
+        session.add(
+            Deadline(
+                ticket_id=ticket.id,
+                unit_code=unit,
+                kind=kind,
+                start_at=now,
+                working_days=n,
+                due_date=due.due_date,
+                due_at=due.due_at,
+                provisional=due.provisional,
+                created_at=now,
+            )
+        )
+    return fresh
+
+
 async def redispatch(
     session: AsyncSession, rt: Runtime, ticket: Ticket, new_unit: str, now: datetime
 ) -> tuple[datetime | None, datetime]:
@@ -293,25 +318,7 @@ async def redispatch(
         existing.role, existing.assigned_at = "lead", now
     ticket.lead_unit_code = new_unit
     ticket.accepted_at = None
-    cal = await calendar(session, rt)
-    days = working_days_for(rt, CallerType(ticket.caller_type))
-    fresh = cal.deadline(now, days)
-    accept_days = rt.rulebook.workflow.accept_within_working_days
-    accept_due = cal.deadline(now, accept_days)
-    for kind, n, due in (("reply", days, fresh), ("accept", accept_days, accept_due)):
-        session.add(
-            Deadline(
-                ticket_id=ticket.id,
-                unit_code=new_unit,
-                kind=kind,
-                start_at=now,
-                working_days=n,
-                due_date=due.due_date,
-                due_at=due.due_at,
-                provisional=due.provisional,
-                created_at=now,
-            )
-        )
+    fresh = await start_clock(session, rt, ticket, new_unit, now)
     await session.flush()
     return before, fresh.due_at
 

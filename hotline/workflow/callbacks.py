@@ -34,17 +34,16 @@ from hotline.models import (
     HandlingUnit,
     Notification,
     Reply,
-    SupervisionOrder,
     Ticket,
     TicketEvent,
 )
 from hotline.runtime import Runtime
 from hotline.tickets import repository as tickets_repo
 from hotline.tickets.schemas import Input, LocalDatetime
-from hotline.tickets.service import working_days_for
 from hotline.users import Actor, Role
+from hotline.workflow.actions import start_clock
 from hotline.workflow.common import CENTRE, calendar, load, record, require_role
-from routing_rules.schema import CallerType
+from hotline.workflow.supervision import open_order
 
 CALLBACK_ROLES = (Role.AGENT, *CENTRE)
 EXCERPT = 200
@@ -393,24 +392,7 @@ async def _redo(session: AsyncSession, rt: Runtime, ticket: Ticket, actor: Actor
         raise Conflict("该工单没有主办单位，不能重办", code="redo.no_lead_unit")
     old = await tickets_repo.latest_deadline(session, ticket.id)
     await _cancel_running_deadlines(session, ticket.id)
-    cal = await calendar(session, rt)
-    days = working_days_for(rt, CallerType(ticket.caller_type))
-    accept_days = rt.rulebook.workflow.accept_within_working_days
-    fresh = cal.deadline(now, days)
-    for kind, n, due in (("reply", days, fresh), ("accept", accept_days, cal.deadline(now, accept_days))):
-        session.add(
-            Deadline(
-                ticket_id=ticket.id,
-                unit_code=unit,
-                kind=kind,
-                start_at=now,
-                working_days=n,
-                due_date=due.due_date,
-                due_at=due.due_at,
-                provisional=due.provisional,
-                created_at=now,
-            )
-        )
+    fresh = await start_clock(session, rt, ticket, unit, now)
     ticket.redo_count += 1
     ticket.accepted_at = None
     await record(
@@ -423,7 +405,7 @@ async def _redo(session: AsyncSession, rt: Runtime, ticket: Ticket, actor: Actor
         due_before=old.due_at if old else None,
         due_after=fresh.due_at,
         note=note or f"诉求人不满意，第{ticket.redo_count}轮重办",
-        data={"round": ticket.redo_count, "working_days": days},
+        data={"round": ticket.redo_count, "working_days": fresh.working_days},
     )
     session.add(
         Notification(
@@ -447,38 +429,7 @@ async def _supervise(session: AsyncSession, rt: Runtime, ticket: Ticket, actor: 
     cal = await calendar(session, rt)
     reply_by: date = cal.deadline(now, rt.rulebook.workflow.sla.supervision_reply_working_days).due_date
     content = f"重办{ticket.redo_count}轮后诉求人仍不满意"
-    order = SupervisionOrder(
-        ticket_id=ticket.id,
-        unit_code=unit,
-        reason_code="poor_quality",
-        content=content,
-        reply_by=reply_by,
-        issued_at=now,
-        issued_by=actor.id,
-        state="open",
-    )
-    session.add(order)
-    await session.flush()
-    await record(
-        session,
-        ticket,
-        actor,
-        Action.SUPERVISE,
-        now,
-        unit=unit,
-        note=f"督办（办理质量不高）：{content}",
-        data={"order_id": order.id, "reason": "poor_quality", "reply_by": reply_by.isoformat()},
-    )
-    session.add(
-        Notification(
-            ticket_id=ticket.id,
-            recipient=f"unit:{unit}",
-            template="supervision_issued",
-            payload={"number": ticket.number, "reason": "poor_quality", "reply_by": reply_by.isoformat()},
-            dedupe_key=f"supervision:{order.id}",
-            created_at=now,
-        )
-    )
+    order = await open_order(session, ticket, actor, unit, "poor_quality", "办理质量不高", content, reply_by, now)
     return order.id
 
 

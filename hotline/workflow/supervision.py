@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatcher.calendar import LOCAL_TZ
 from dispatcher.lifecycle import Action, Status, transition
 from hotline.errors import Conflict, InvalidInput, NotFound
-from hotline.models import Notification, SupervisionOrder
+from hotline.models import Notification, SupervisionOrder, Ticket
 from hotline.runtime import Runtime
 from hotline.tickets.schemas import Input, LocalDatetime
 from hotline.users import Actor, Role
@@ -85,6 +85,55 @@ def _out(rt: Runtime, order: SupervisionOrder, number: str, today: date) -> Supe
     )
 
 
+async def open_order(
+    session: AsyncSession,
+    ticket: Ticket,
+    actor: Actor | None,
+    unit: str,
+    reason: str,
+    reason_title: str,
+    content: str,
+    reply_by: date,
+    now: datetime,
+) -> SupervisionOrder:
+    """Write one 督办单 with its timeline event and the unit's notice. Every issuer uses this:
+    the centre by hand, the callback loop when redo rounds run out, the SLA sweep when overdue."""
+    order = SupervisionOrder(
+        ticket_id=ticket.id,
+        unit_code=unit,
+        reason_code=reason,
+        content=content,
+        reply_by=reply_by,
+        issued_at=now,
+        issued_by=actor.id if actor else None,
+        state="open",
+    )
+    session.add(order)
+    await session.flush()
+    await record(
+        session,
+        ticket,
+        actor,
+        Action.SUPERVISE,
+        now,
+        unit=unit,
+        note=f"督办（{reason_title}）：{content}",
+        data={"order_id": order.id, "reason": reason, "reply_by": reply_by.isoformat()},
+    )
+    session.add(
+        Notification(
+            ticket_id=ticket.id,
+            recipient=f"unit:{unit}",
+            template="supervision_issued",
+            payload={"number": ticket.number, "reason": reason, "reply_by": reply_by.isoformat()},
+            dedupe_key=f"supervision:{order.id}",
+            state="pending",
+            created_at=now,
+        )
+    )
+    return order
+
+
 async def issue(session: AsyncSession, rt: Runtime, actor: Actor, number: str, data: SupervisionIn) -> SupervisionOut:
     """下发督办单 (实施方案第13条). Only the centre issues; the order goes to the lead unit or to an
     explicitly named unit that has a part in the ticket; the reply-by date is not before today
@@ -109,38 +158,8 @@ async def issue(session: AsyncSession, rt: Runtime, actor: Actor, number: str, d
         unit = ticket.lead_unit_code
     else:
         raise InvalidInput.one("unit", "supervision.unit_required", "该工单没有主办单位，请指定督办的承办单位")
-    order = SupervisionOrder(
-        ticket_id=ticket.id,
-        unit_code=unit,
-        reason_code=data.reason,
-        content=data.content,
-        reply_by=data.reply_by,
-        issued_at=now,
-        issued_by=actor.id,
-        state="open",
-    )
-    session.add(order)
-    await session.flush()
-    await record(
-        session,
-        ticket,
-        actor,
-        Action.SUPERVISE,
-        now,
-        unit=unit,
-        note=f"督办（{titles[data.reason]}）：{data.content}",
-        data={"order_id": order.id, "reason": data.reason, "reply_by": data.reply_by.isoformat()},
-    )
-    session.add(
-        Notification(
-            ticket_id=ticket.id,
-            recipient=f"unit:{unit}",
-            template="supervision_issued",
-            payload={"number": ticket.number, "reason": data.reason, "reply_by": data.reply_by.isoformat()},
-            dedupe_key=f"supervision:{order.id}",
-            state="pending",
-            created_at=now,
-        )
+    order = await open_order(
+        session, ticket, actor, unit, data.reason, titles[data.reason], data.content, data.reply_by, now
     )
     await session.flush()
     return _out(rt, order, ticket.number, today)
