@@ -1,7 +1,428 @@
-"""Pages: centre (see issue 5)."""
+"""Pages of the hotline centre (热线中心): 退单争议审核, 裁定 (机构编制部门), 延期审核, 答复审核,
+并单 and 督办. Supervisors and admins review; the arbitrator sees only the arbitration part.
+
+Each POST checks the CSRF token, calls one service inside a savepoint (so a refused input leaves
+nothing half-written when the page is shown again with its errors) and redirects back (303) with a
+fixed result code; the pages never echo free text from the query string.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import re
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+from urllib.parse import urlencode
 
-router = APIRouter(include_in_schema=False)
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatcher.calendar import LOCAL_TZ
+from hotline.errors import FieldProblem, InvalidInput
+from hotline.public import KIND_LABELS
+from hotline.requestctx import RuntimeDep, SessionDep
+from hotline.runtime import Runtime
+from hotline.tickets.repository import TicketFilter
+from hotline.tickets.service import list_tickets
+from hotline.users import Actor, Role
+from hotline.web.deps import PageActor, check_csrf, render, require_page_role
+from hotline.workflow import actions, callbacks, merge, reviews, supervision
+from hotline.workflow.supervision_repository import OrderFilter
+
+router = APIRouter(prefix="/centre", include_in_schema=False)
+
+REVIEWERS = (Role.SUPERVISOR, Role.ADMIN)
+ARBITRATORS = (Role.ARBITRATOR, Role.ADMIN)
+ARBITRATION_READERS = (Role.SUPERVISOR, Role.ARBITRATOR, Role.ADMIN)
+PAGE_SIZE = 50
+NUMBER = re.compile(r"^\d{8,20}$")
+SPLIT = re.compile(r"[\s,，、;；]+")
+
+RETURN_RESULTS = {"approve": "return_approved", "reject": "return_rejected", "arbitrate": "return_arbitrate"}
+OK_MESSAGES = {
+    "return_approved": "已同意退单，工单已改派",
+    "return_rejected": "已驳回退单（不当退单），原办理时限继续计算",
+    "return_arbitrate": "已提请机构编制部门裁定",
+    "arbitrated": "已裁定承办单位（终局），工单已派至该单位",
+    "extension_approved": "已同意延期，办理时限已顺延",
+    "extension_rejected": "已不同意延期，原办理时限不变",
+    "reply_approved": "答复审核通过，已转入回访",
+    "reply_rejected": "答复已退回承办单位，原办理时限继续计算",
+    "merged": "并单完成",
+    "supervised": "督办单已下发",
+}
+FIELD_LABELS = {
+    "note": "备注",
+    "secondaries": "被并工单编号",
+    "reason": "督办事由",
+    "content": "督办内容",
+    "reply_by": "答复期限",
+    "unit": "承办单位",
+    "decision": "审核意见",
+}
+PYDANTIC_MESSAGES = {
+    "missing": "必填",
+    "string_too_short": "不能为空",
+    "string_too_long": "内容过长",
+    "too_short": "至少填写一项",
+    "too_long": "数量过多",
+    "date_parsing": "日期格式不正确",
+    "date_from_datetime_parsing": "日期格式不正确",
+    "date_type": "日期格式不正确",
+}
+
+M = TypeVar("M", bound=BaseModel)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _local(at: datetime | None) -> str:
+    return at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M") if at else "—"
+
+
+def _units(rt: Runtime) -> list[tuple[str, str]]:
+    """Handling units to choose from (the centre itself is not a handling unit)."""
+    return [(u.code, u.name) for u in rt.rulebook.units.values() if u.level.value != "centre"]
+
+
+def _names(rt: Runtime) -> dict[str, str]:
+    return {u.code: u.name for u in rt.rulebook.units.values()}
+
+
+def _flash(ok: str | None, n: str | None) -> str | None:
+    message = OK_MESSAGES.get(ok or "")
+    if message and n and NUMBER.match(n):
+        return f"工单 {n}：{message}"
+    return message
+
+
+def _done(path: str, ok: str, number: str) -> RedirectResponse:
+    return RedirectResponse(f"{path}?{urlencode({'ok': ok, 'n': number})}", status_code=303)
+
+
+def _model(model: type[M], **data: Any) -> M:
+    """Build a service input from form fields; pydantic's complaints become Chinese field problems."""
+    try:
+        return model(**data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "form"
+            label = FIELD_LABELS.get(field, field)
+            problems.append(
+                FieldProblem(
+                    field, f"validation.{err['type']}", f"{label}：{PYDANTIC_MESSAGES.get(err['type'], '取值无效')}"
+                )
+            )
+        raise InvalidInput(problems) from exc
+
+
+def _decision(value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise InvalidInput.one("decision", "centre.bad_decision", "请选择审核意见")
+    return value
+
+
+def _page(request: Request, rt: Runtime, actor: Actor, name: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
+    ok = request.query_params.get("ok")
+    return render(
+        request,
+        name,
+        actor,
+        rt,
+        status_code=status_code,
+        flash=_flash(ok, request.query_params.get("n")),
+        local=_local,
+        names=_names(rt),
+        **ctx,
+    )
+
+
+def _invalid(exc: InvalidInput, number: str | None = None) -> dict[str, Any]:
+    return {"errors": exc.problems, "failed": number}
+
+
+# ---------------------------------------------------------------- overview
+
+
+@router.get("", response_class=HTMLResponse)
+async def overview(request: Request, rt: RuntimeDep, actor: PageActor) -> Response:
+    require_page_role(actor, *ARBITRATION_READERS)
+    return _page(request, rt, actor, "centre.html", reviewer=actor.role in REVIEWERS)
+
+
+# ---------------------------------------------------------------- 退单争议审核 returns
+
+
+async def _returns_page(
+    request: Request, session: AsyncSession, rt: Runtime, actor: Actor, status_code: int = 200, **ctx: Any
+) -> HTMLResponse:
+    data = await reviews.returns(session, actor, "pending", None)
+    reasons = {r.code: r.title for r in rt.rulebook.workflow.return_reasons}
+    return _page(
+        request, rt, actor, "centre_returns.html", status_code, data=data, units=_units(rt), reasons=reasons, **ctx
+    )
+
+
+@router.get("/returns", response_class=HTMLResponse)
+async def returns_list(request: Request, session: SessionDep, rt: RuntimeDep, actor: PageActor) -> Response:
+    require_page_role(actor, *REVIEWERS)
+    return await _returns_page(request, session, rt, actor)
+
+
+@router.post("/returns/{number}")
+async def returns_decide(
+    request: Request,
+    number: str,
+    session: SessionDep,
+    rt: RuntimeDep,
+    actor: PageActor,
+    decision: Annotated[str, Form()] = "",
+    new_unit: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(request, rt.settings.secret_key, csrf)
+    require_page_role(actor, *REVIEWERS)
+    try:
+        async with session.begin_nested():
+            chosen = _decision(decision, ("approve", "reject", "arbitrate"))
+            await actions.decide_return(session, rt, actor, number, chosen, new_unit or None, note.strip())
+    except InvalidInput as exc:
+        return await _returns_page(request, session, rt, actor, 422, **_invalid(exc, number))
+    return _done("/centre/returns", RETURN_RESULTS[chosen], number)
+
+
+# ---------------------------------------------------------------- 裁定 arbitration
+
+
+async def _arbitration_page(
+    request: Request, session: AsyncSession, rt: Runtime, actor: Actor, status_code: int = 200, **ctx: Any
+) -> HTMLResponse:
+    data = await reviews.returns(session, actor, "arbitration", None)
+    reasons = {r.code: r.title for r in rt.rulebook.workflow.return_reasons}
+    return _page(
+        request,
+        rt,
+        actor,
+        "centre_arbitration.html",
+        status_code,
+        data=data,
+        units=_units(rt),
+        reasons=reasons,
+        can_decide=actor.role in ARBITRATORS,
+        **ctx,
+    )
+
+
+@router.get("/arbitration", response_class=HTMLResponse)
+async def arbitration_list(request: Request, session: SessionDep, rt: RuntimeDep, actor: PageActor) -> Response:
+    require_page_role(actor, *ARBITRATION_READERS)
+    return await _arbitration_page(request, session, rt, actor)
+
+
+@router.post("/arbitration/{number}")
+async def arbitration_decide(
+    request: Request,
+    number: str,
+    session: SessionDep,
+    rt: RuntimeDep,
+    actor: PageActor,
+    unit: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(request, rt.settings.secret_key, csrf)
+    require_page_role(actor, *ARBITRATORS)
+    try:
+        async with session.begin_nested():
+            await actions.arbitrate(session, rt, actor, number, unit, note.strip())
+    except InvalidInput as exc:
+        return await _arbitration_page(request, session, rt, actor, 422, **_invalid(exc, number))
+    return _done("/centre/arbitration", "arbitrated", number)
+
+
+# ---------------------------------------------------------------- 延期审核 extensions
+
+
+async def _extensions_page(
+    request: Request, session: AsyncSession, rt: Runtime, actor: Actor, status_code: int = 200, **ctx: Any
+) -> HTMLResponse:
+    items = await reviews.extensions(session, actor, "pending")
+    return _page(request, rt, actor, "centre_extensions.html", status_code, items=items, **ctx)
+
+
+@router.get("/extensions", response_class=HTMLResponse)
+async def extensions_list(request: Request, session: SessionDep, rt: RuntimeDep, actor: PageActor) -> Response:
+    require_page_role(actor, *REVIEWERS)
+    return await _extensions_page(request, session, rt, actor)
+
+
+@router.post("/extensions/{number}")
+async def extensions_decide(
+    request: Request,
+    number: str,
+    session: SessionDep,
+    rt: RuntimeDep,
+    actor: PageActor,
+    decision: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(request, rt.settings.secret_key, csrf)
+    require_page_role(actor, *REVIEWERS)
+    try:
+        async with session.begin_nested():
+            approve = _decision(decision, ("approve", "reject")) == "approve"
+            await actions.decide_extension(session, rt, actor, number, approve, note.strip())
+    except InvalidInput as exc:
+        return await _extensions_page(request, session, rt, actor, 422, **_invalid(exc, number))
+    return _done("/centre/extensions", "extension_approved" if approve else "extension_rejected", number)
+
+
+# ---------------------------------------------------------------- 答复审核 replies
+
+
+def _page_no(request: Request) -> int:
+    raw = request.query_params.get("page", "1")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
+
+
+async def _replies_page(
+    request: Request, session: AsyncSession, rt: Runtime, actor: Actor, status_code: int = 200, **ctx: Any
+) -> HTMLResponse:
+    page_no = _page_no(request)
+    result = await list_tickets(session, actor, TicketFilter(status="replied"), page_no, PAGE_SIZE)
+    pages = max(1, -(-result.total // PAGE_SIZE))
+    return _page(
+        request, rt, actor, "centre_replies.html", status_code, result=result, pages=pages, kinds=KIND_LABELS, **ctx
+    )
+
+
+@router.get("/replies", response_class=HTMLResponse)
+async def replies_list(request: Request, session: SessionDep, rt: RuntimeDep, actor: PageActor) -> Response:
+    require_page_role(actor, *REVIEWERS)
+    return await _replies_page(request, session, rt, actor)
+
+
+@router.post("/replies/{number}")
+async def replies_decide(
+    request: Request,
+    number: str,
+    session: SessionDep,
+    rt: RuntimeDep,
+    actor: PageActor,
+    decision: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(request, rt.settings.secret_key, csrf)
+    require_page_role(actor, *REVIEWERS)
+    try:
+        async with session.begin_nested():
+            approve = _decision(decision, ("approve", "reject")) == "approve"
+            if not approve and not note.strip():
+                raise InvalidInput.one("note", "reply_review.note_required", "退回答复须写明不合格的理由")
+            data = _model(callbacks.ReplyDecisionIn, approve=approve, note=note)
+            await callbacks.decide_reply(session, rt, actor, number, data)
+    except InvalidInput as exc:
+        return await _replies_page(request, session, rt, actor, 422, **_invalid(exc, number))
+    return _done("/centre/replies", "reply_approved" if approve else "reply_rejected", number)
+
+
+# ---------------------------------------------------------------- 并单 merge
+
+
+@router.get("/merge", response_class=HTMLResponse)
+async def merge_form(request: Request, rt: RuntimeDep, actor: PageActor) -> Response:
+    require_page_role(actor, *REVIEWERS)
+    return _page(request, rt, actor, "centre_merge.html", form={})
+
+
+@router.post("/merge")
+async def merge_submit(
+    request: Request,
+    session: SessionDep,
+    rt: RuntimeDep,
+    actor: PageActor,
+    primary: Annotated[str, Form()] = "",
+    secondaries: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(request, rt.settings.secret_key, csrf)
+    require_page_role(actor, *REVIEWERS)
+    primary = primary.strip()
+    try:
+        async with session.begin_nested():
+            if not primary:
+                raise InvalidInput.one("primary", "merge.primary_required", "主单编号：必填")
+            data = _model(merge.MergeIn, secondaries=[s for s in SPLIT.split(secondaries) if s], note=note)
+            result = await merge.merge(session, rt, actor, primary, data)
+    except InvalidInput as exc:
+        form = {"primary": primary, "secondaries": secondaries, "note": note}
+        return _page(request, rt, actor, "centre_merge.html", 422, form=form, **_invalid(exc))
+    return _done("/centre/merge", "merged", result.primary)
+
+
+# ---------------------------------------------------------------- 督办 supervision
+
+
+async def _supervision_page(
+    request: Request, session: AsyncSession, rt: Runtime, actor: Actor, status_code: int = 200, **ctx: Any
+) -> HTMLResponse:
+    state = request.query_params.get("state")
+    flt = OrderFilter(state=state if state in ("open", "responded") else None)
+    orders = await supervision.list_orders(session, rt, actor, flt, _page_no(request), PAGE_SIZE)
+    ctx.setdefault("form", {})
+    return _page(
+        request,
+        rt,
+        actor,
+        "centre_supervision.html",
+        status_code,
+        orders=orders,
+        state=flt.state,
+        pages=max(1, -(-orders.total // PAGE_SIZE)),
+        reasons=[(r.code, r.title) for r in rt.rulebook.workflow.supervision_reasons],
+        today=supervision.local_today(rt.clock()).isoformat(),
+        **ctx,
+    )
+
+
+@router.get("/supervision", response_class=HTMLResponse)
+async def supervision_list(request: Request, session: SessionDep, rt: RuntimeDep, actor: PageActor) -> Response:
+    require_page_role(actor, *REVIEWERS)
+    return await _supervision_page(request, session, rt, actor)
+
+
+@router.post("/supervision")
+async def supervision_issue(
+    request: Request,
+    session: SessionDep,
+    rt: RuntimeDep,
+    actor: PageActor,
+    number: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+    content: Annotated[str, Form()] = "",
+    reply_by: Annotated[str, Form()] = "",
+    unit: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(request, rt.settings.secret_key, csrf)
+    require_page_role(actor, *REVIEWERS)
+    number = number.strip()
+    try:
+        async with session.begin_nested():
+            if not number:
+                raise InvalidInput.one("number", "supervision.number_required", "工单编号：必填")
+            data = _model(
+                supervision.SupervisionIn, reason=reason, content=content, reply_by=reply_by, unit=unit.strip() or None
+            )
+            await supervision.issue(session, rt, actor, number, data)
+    except InvalidInput as exc:
+        form = {"number": number, "reason": reason, "content": content, "reply_by": reply_by, "unit": unit}
+        return await _supervision_page(request, session, rt, actor, 422, form=form, **_invalid(exc, number))
+    return _done("/centre/supervision", "supervised", number)

@@ -1,0 +1,353 @@
+"""Public pages without sign-in: 办理进度查询 and the monthly 办理情况公开 (实施方案第19条).
+
+Nothing personal ever leaves this module: no caller name, phone, ID number, exact address or
+request content. A progress lookup needs the ticket number *and* the last four digits of the
+caller's phone; a wrong answer looks exactly like an unknown number, and every attempt counts
+toward a per-client limit, so numbers cannot be probed. The disclosure follows the 薛城区 practice:
+受理日期、答复日期、答复部门、答复内容摘要 and the month's statistics; confidential tickets are
+listed without any content, and phone and ID numbers are scrubbed from the reply summaries.
+
+SQL of these queries is kept in the clearly marked section at the end of this module.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatcher.calendar import LOCAL_TZ
+from dispatcher.lifecycle import STATUS_LABELS, Status
+from hotline.errors import DomainError, FieldProblem, InvalidInput
+from hotline.models import Caller, Evaluation, HandlingUnit, Reply, Ticket
+from hotline.runtime import Runtime
+
+KIND_LABELS = {
+    "consultation": "咨询",
+    "help": "求助",
+    "complaint": "投诉",
+    "report": "举报",
+    "suggestion": "建议",
+}
+SUMMARY_CHARS = 60
+PRIVATE = "涉及隐私，不予公开"
+DISCLOSED_STATUSES = (Status.REPLIED.value, Status.CALLBACK_PENDING.value, Status.CLOSED.value)
+PAGE_SIZE = 50
+
+NUMBER = re.compile(r"^\d{8,20}$")
+LAST_FOUR = re.compile(r"^\d{4}$")
+MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[0-9Xx](?![0-9A-Za-z])")
+LONG_DIGITS = re.compile(r"\d[\d\- ]{5,}\d")
+"""Mobile (11 digits), landline (0632-xxxxxxx) and any other run of 7+ digits: never published."""
+
+
+# ---------------------------------------------------------------- rate limit
+
+
+class TooManyLookups(DomainError):
+    http_status = 429
+    code = "public.rate_limited"
+
+
+@dataclass
+class RateLimiter:
+    """Sliding window per client key (in memory, per process): at most ``limit`` hits in ``window``
+    seconds. Every hit counts, found or not, so a ticket number cannot be guessed by trying."""
+
+    limit: int = 10
+    window: float = 600.0
+    max_keys: int = 10_000
+    _hits: dict[str, deque[float]] = field(default_factory=dict)
+
+    def hit(self, key: str, now: float) -> float | None:
+        """Record one attempt; ``None`` if allowed, else the seconds until the next one is."""
+        start = now - self.window
+        hits = self._hits.get(key)
+        if hits is None:
+            if len(self._hits) >= self.max_keys:
+                self._prune(start)
+            hits = self._hits.setdefault(key, deque())
+        while hits and hits[0] <= start:
+            hits.popleft()
+        if len(hits) >= self.limit:
+            return max(1.0, hits[0] - start)
+        hits.append(now)
+        return None
+
+    def _prune(self, start: float) -> None:
+        for key in [k for k, v in self._hits.items() if not v or v[-1] <= start]:
+            del self._hits[key]
+        if len(self._hits) >= self.max_keys:  # still full of active clients: forget the oldest
+            oldest = sorted(self._hits, key=lambda k: self._hits[k][-1])[: len(self._hits) // 2]
+            for key in oldest:
+                del self._hits[key]
+
+
+def limiter_of(state: Any) -> RateLimiter:
+    """The app's progress-lookup limiter (one per app, created on first use)."""
+    limiter: RateLimiter | None = getattr(state, "public_lookup_limiter", None)
+    if limiter is None:
+        limiter = RateLimiter()
+        state.public_lookup_limiter = limiter
+    return limiter
+
+
+# ---------------------------------------------------------------- 办理进度查询 progress
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    number: str
+    status_label: str
+    received_on: date
+    unit_name: str | None
+    replied: bool
+    replied_on: date | None
+
+
+def _local_date(at: datetime) -> date:
+    return at.astimezone(LOCAL_TZ).date()
+
+
+def _digits(text: str | None) -> str:
+    return "".join(ch for ch in text or "" if ch.isdigit())
+
+
+async def lookup_progress(
+    session: AsyncSession, rt: Runtime, limiter: RateLimiter, client: str, number: str, last_four: str
+) -> Progress | None:
+    """办理进度查询. The attempt is counted first (429 over the limit); then the ticket is shown
+    only if the last four digits of its caller's phone match. ``None`` means "no such ticket" —
+    an unknown number and wrong digits are indistinguishable."""
+    wait = limiter.hit(client, rt.clock().timestamp())
+    if wait is not None:
+        raise TooManyLookups(f"查询过于频繁，请约{int(wait // 60) + 1}分钟后再试")
+    number, last_four = number.strip(), last_four.strip()
+    problems = []
+    if not NUMBER.match(number):
+        problems.append(FieldProblem("number", "public.bad_number", "请输入正确的工单编号（数字）"))
+    if not LAST_FOUR.match(last_four):
+        problems.append(FieldProblem("last_four", "public.bad_digits", "请输入来电号码的后四位数字"))
+    if problems:
+        raise InvalidInput(problems)
+    row = await _ticket_for_lookup(session, number)
+    if row is None:
+        return None
+    ticket, phone, unit_name = row
+    digits = _digits(phone)
+    # Compare in constant time; a caller without a phone cannot be looked up.
+    if len(digits) < 4 or not hmac.compare_digest(digits[-4:].encode(), last_four.encode()):
+        return None
+    return Progress(
+        number=ticket.number,
+        status_label=STATUS_LABELS[Status(ticket.status)],
+        received_on=_local_date(ticket.created_at),
+        unit_name=unit_name,
+        replied=ticket.replied_at is not None,
+        replied_on=_local_date(ticket.replied_at) if ticket.replied_at else None,
+    )
+
+
+# ---------------------------------------------------------------- 办理情况公开 disclosure
+
+
+@dataclass(frozen=True, slots=True)
+class DisclosedItem:
+    received_on: date
+    replied_on: date
+    unit_name: str
+    kind: str
+    category: str | None
+    summary: str
+    private: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MonthStats:
+    received: int
+    by_kind: list[tuple[str, int]]
+    replied: int
+    on_time: int
+    evaluations: int
+    satisfied: int
+
+    @property
+    def on_time_rate(self) -> float | None:
+        return round(100 * self.on_time / self.replied, 1) if self.replied else None
+
+    @property
+    def satisfaction_rate(self) -> float | None:
+        return round(100 * self.satisfied / self.evaluations, 1) if self.evaluations else None
+
+
+@dataclass(frozen=True, slots=True)
+class Disclosure:
+    month: str
+    stats: MonthStats
+    items: list[DisclosedItem]
+    total: int
+    page: int
+    pages: int
+
+
+def parse_month(text: str | None, today: date) -> date:
+    """``YYYY-MM`` → the first day of that month; empty → the current (local) month."""
+    if not text:
+        return today.replace(day=1)
+    match = MONTH.match(text.strip())
+    if match is None or not 1 <= int(match.group(2)) <= 12 or not 2000 <= int(match.group(1)) <= 2100:
+        raise InvalidInput.one("month", "public.bad_month", "月份格式应为 YYYY-MM，例如 2026-09")
+    return date(int(match.group(1)), int(match.group(2)), 1)
+
+
+def scrub(text: str, *secrets: str | None) -> str:
+    """Remove what identifies a person from a reply before it is published: ID numbers, phone and
+    other long digit runs, and the caller's own name, phone and address where the reply repeats them."""
+    for secret in secrets:
+        if secret and len(secret.strip()) >= 2:
+            text = text.replace(secret.strip(), "***")
+    text = ID_NUMBER.sub("******", text)
+    return LONG_DIGITS.sub("***", text)
+
+
+def summary_of(content: str, *secrets: str | None) -> str:
+    flat = " ".join(scrub(content, *secrets).split())
+    return flat if len(flat) <= SUMMARY_CHARS else flat[:SUMMARY_CHARS] + "…"
+
+
+async def disclosure(session: AsyncSession, rt: Runtime, month: str | None, page: int = 1) -> Disclosure:
+    """办理情况公开 for one month of 受理 (Asia/Shanghai): tickets received by kind, replied, replied
+    on time (the first reply against its deadline), satisfaction of the evaluations, and the
+    replied items with 受理日期、答复日期、答复部门、答复内容摘要. Confidential tickets are listed
+    as 涉及隐私，不予公开."""
+    first = parse_month(month, _local_date(rt.clock()))
+    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    start = datetime.combine(first, time(), tzinfo=LOCAL_TZ)
+    end = datetime.combine(following, time(), tzinfo=LOCAL_TZ)
+    page = max(1, page)
+    by_kind = await _received_by_kind(session, start, end)
+    replied, on_time = await _first_replies(session, start, end)
+    evaluations, satisfied = await _evaluations(session, start, end)
+    total, rows = await _disclosed(session, start, end, page, PAGE_SIZE)
+    categories = rt.rulebook.categories
+    items = []
+    for ticket, reply, unit_name, caller in rows:
+        private = caller.confidential
+        items.append(
+            DisclosedItem(
+                received_on=_local_date(ticket.created_at),
+                replied_on=_local_date(reply.replied_at),
+                unit_name=unit_name or "",
+                kind=KIND_LABELS.get(ticket.kind, ticket.kind),
+                category=None
+                if private or ticket.category is None
+                else (categories[ticket.category].name if ticket.category in categories else None),
+                summary=PRIVATE
+                if private
+                else summary_of(reply.content, caller.name, caller.phone, caller.enterprise_name, ticket.address),
+                private=private,
+            )
+        )
+    return Disclosure(
+        month=f"{first:%Y-%m}",
+        stats=MonthStats(
+            received=sum(n for _, n in by_kind),
+            by_kind=[(KIND_LABELS.get(k, k), n) for k, n in by_kind],
+            replied=replied,
+            on_time=on_time,
+            evaluations=evaluations,
+            satisfied=satisfied,
+        ),
+        items=items,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+    )
+
+
+# ---------------------------------------------------------------- SQL
+
+
+async def _ticket_for_lookup(session: AsyncSession, number: str) -> tuple[Ticket, str | None, str | None] | None:
+    stmt = (
+        select(Ticket, Caller.phone, HandlingUnit.name)
+        .join(Caller, Caller.id == Ticket.caller_id)
+        .outerjoin(HandlingUnit, HandlingUnit.code == Ticket.lead_unit_code)
+        .where(Ticket.number == number)
+    )
+    row = (await session.execute(stmt)).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def _in_month(start: datetime, end: datetime) -> Any:
+    return and_(Ticket.created_at >= start, Ticket.created_at < end)
+
+
+async def _received_by_kind(session: AsyncSession, start: datetime, end: datetime) -> list[tuple[str, int]]:
+    stmt = (
+        select(Ticket.kind, func.count())
+        .where(_in_month(start, end), Ticket.status != Status.REPEAT.value)
+        .group_by(Ticket.kind)
+        .order_by(func.count().desc(), Ticket.kind)
+    )
+    return [(str(k), int(n)) for k, n in await session.execute(stmt)]
+
+
+async def _first_replies(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int]:
+    first = (
+        select(func.min(Reply.id))
+        .join(Ticket, Ticket.id == Reply.ticket_id)
+        .where(_in_month(start, end))
+        .group_by(Reply.ticket_id)
+    )
+    stmt = select(func.count(), func.coalesce(func.sum(case((Reply.on_time, 1), else_=0)), 0)).where(
+        Reply.id.in_(first)
+    )
+    replied, on_time = (await session.execute(stmt)).one()
+    return int(replied), int(on_time)
+
+
+async def _evaluations(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int]:
+    stmt = (
+        select(
+            func.count(),
+            func.coalesce(
+                func.sum(case((Evaluation.satisfaction.in_(("satisfied", "basically_satisfied")), 1), else_=0)), 0
+            ),
+        )
+        .join(Ticket, Ticket.id == Evaluation.ticket_id)
+        .where(_in_month(start, end))
+    )
+    total, satisfied = (await session.execute(stmt)).one()
+    return int(total), int(satisfied)
+
+
+async def _disclosed(
+    session: AsyncSession, start: datetime, end: datetime, page: int, page_size: int
+) -> tuple[int, list[tuple[Ticket, Reply, str | None, Caller]]]:
+    """Replied tickets of the month with their latest reply, oldest intake first."""
+    latest = select(func.max(Reply.id)).group_by(Reply.ticket_id)
+    where = (_in_month(start, end), Ticket.status.in_(DISCLOSED_STATUSES), Reply.id.in_(latest))
+    base = select(Ticket, Reply, HandlingUnit.name, Caller).join(Reply, Reply.ticket_id == Ticket.id)
+    total = int(
+        await session.scalar(
+            select(func.count()).select_from(Ticket).join(Reply, Reply.ticket_id == Ticket.id).where(*where)
+        )
+        or 0
+    )
+    stmt = (
+        base.join(Caller, Caller.id == Ticket.caller_id)
+        .outerjoin(HandlingUnit, HandlingUnit.code == Reply.unit_code)
+        .where(*where)
+        .order_by(Ticket.created_at, Ticket.id)
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    )
+    return total, [(t, r, n, c) for t, r, n, c in await session.execute(stmt)]

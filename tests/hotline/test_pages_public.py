@@ -1,0 +1,157 @@
+"""Public pages without sign-in: progress lookup (no personal data, rate-limited) and the monthly
+disclosure (no caller data, confidential tickets withheld, phone and ID numbers scrubbed)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+
+from hotline.public import RateLimiter, scrub, summary_of
+from tests.hotline.test_pages_auth import csrf_of
+
+HRSS = "city.human_resources"
+PHONE = "13600001111"
+NAME = "赵六"
+NOT_FOUND = "未查询到相关工单"
+
+
+@pytest.fixture
+async def people(login) -> dict[str, Any]:
+    return {"agent": await login("agent"), "hrss": await login("unit_handler", unit=HRSS)}
+
+
+async def new_ticket(client: AsyncClient, agent: Any, *, confidential: bool = False) -> str:
+    body = {
+        "caller": {"type": "citizen", "name": NAME, "phone": PHONE, "confidential": confidential},
+        "kind": "complaint",
+        "content": "养老金未按时发放，住址市中区光明路88号",
+        "address": "市中区光明路88号",
+        "line": "12333",
+    }
+    r = await client.post("/api/v1/tickets", json=body, headers=agent.headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["number"])
+
+
+async def reply(client: AsyncClient, unit: Any, number: str, content: str) -> None:
+    for path, body in (
+        (f"/api/v1/tickets/{number}/accept", {}),
+        (f"/api/v1/tickets/{number}/reply", {"content": content, "outcome": "resolved"}),
+    ):
+        r = await client.post(path, json=body, headers=unit.headers)
+        assert r.status_code == 200, r.text
+
+
+async def lookup(client: AsyncClient, number: str, last_four: str) -> Any:
+    form = await client.get("/public/progress")
+    return await client.post(
+        "/public/progress", data={"number": number, "last_four": last_four, "csrf": csrf_of(form.text)}
+    )
+
+
+# ------------------------------------------------------------------ progress
+
+
+async def test_progress_is_found_with_the_right_four_digits_and_shows_no_personal_data(
+    client: AsyncClient, people
+) -> None:
+    number = await new_ticket(client, people["agent"])
+    r = await lookup(client, number, PHONE[-4:])
+    assert r.status_code == 200, r.text
+    assert number in r.text and "已派单" in r.text and "2026-09-28" in r.text
+    assert "市人力资源社会保障局" in r.text and "尚未答复" in r.text
+    for private in (NAME, "赵*", PHONE, "136****1111", "光明路", "养老金"):
+        assert private not in r.text
+
+
+async def test_progress_shows_the_reply_date_once_replied(client: AsyncClient, people) -> None:
+    number = await new_ticket(client, people["agent"])
+    await reply(client, people["hrss"], number, "经核实，已联系诉求人并补发拖欠的养老金，本月底前到账。")
+    r = await lookup(client, number, PHONE[-4:])
+    assert "已答复" in r.text and "答复日期" in r.text and "补发" not in r.text
+
+
+async def test_wrong_digits_look_exactly_like_an_unknown_number(client: AsyncClient, people) -> None:
+    number = await new_ticket(client, people["agent"])
+    wrong = await lookup(client, number, "0000")
+    unknown = await lookup(client, "20990101" + "9" * 7, PHONE[-4:])
+    assert wrong.status_code == unknown.status_code == 200
+    assert NOT_FOUND in wrong.text and NOT_FOUND in unknown.text
+    assert "已派单" not in wrong.text and "市人力资源社会保障局" not in wrong.text
+
+    def strip(html: str, n: str) -> str:
+        return re.sub(r'name="csrf" value="[0-9a-f]+"', "", html).replace(n, "N")
+
+    assert strip(wrong.text, number) == strip(unknown.text, "20990101" + "9" * 7)
+
+
+async def test_malformed_input_is_refused_in_chinese(client: AsyncClient) -> None:
+    r = await lookup(client, "abc", "12")
+    assert r.status_code == 422 and "请输入正确的工单编号" in r.text and "后四位" in r.text
+
+
+async def test_lookups_are_limited_per_client_and_wrong_answers_count(client: AsyncClient, people) -> None:
+    number = await new_ticket(client, people["agent"])
+    for _ in range(10):
+        assert (await lookup(client, number, "0000")).status_code == 200
+    r = await lookup(client, number, PHONE[-4:])
+    assert r.status_code == 429 and "查询过于频繁" in r.text and r.headers["retry-after"]
+    assert "已派单" not in r.text
+
+
+async def test_the_lookup_form_needs_its_csrf_token(client: AsyncClient, people) -> None:
+    number = await new_ticket(client, people["agent"])
+    await client.get("/public/progress")
+    r = await client.post("/public/progress", data={"number": number, "last_four": PHONE[-4:], "csrf": "forged"})
+    assert r.status_code == 403 and "页面已过期" in r.text
+
+
+def test_the_sliding_window_forgets_old_attempts() -> None:
+    limiter = RateLimiter(limit=2, window=600)
+    assert limiter.hit("a", 0) is None and limiter.hit("a", 1) is None
+    assert limiter.hit("a", 2) is not None and limiter.hit("b", 2) is None
+    assert limiter.hit("a", 600.5) is None  # the first attempt has left the window
+
+
+# ------------------------------------------------------------------ disclosure
+
+
+async def test_disclosure_shows_the_reply_summary_and_unit_but_never_the_caller(client: AsyncClient, people) -> None:
+    number = await new_ticket(client, people["agent"])
+    await reply(
+        client,
+        people["hrss"],
+        number,
+        f"经核实<script>alert(1)</script>，已联系{NAME}（{PHONE}，身份证370402199001011234）补发养老金。",
+    )
+    r = await client.get("/public/disclosure?month=2026-09")
+    assert r.status_code == 200, r.text
+    assert "市人力资源社会保障局" in r.text and "补发养老金" in r.text
+    assert "2026-09-28" in r.text and "投诉" in r.text
+    for private in (NAME, PHONE, "370402199001011234", "光明路", number):
+        assert private not in r.text
+    assert "<script>alert(1)" not in r.text and "&lt;script&gt;alert(1)" in r.text
+    assert "本月受理" in r.text
+
+
+async def test_confidential_tickets_are_listed_without_their_reply(client: AsyncClient, people) -> None:
+    number = await new_ticket(client, people["agent"], confidential=True)
+    await reply(client, people["hrss"], number, "经核实，已为诉求人办理社保转移接续手续并告知结果。")
+    r = await client.get("/public/disclosure")  # the current month by default
+    assert "涉及隐私，不予公开" in r.text and "社保转移接续" not in r.text
+
+
+async def test_disclosure_of_a_month_without_tickets_and_a_bad_month(client: AsyncClient) -> None:
+    empty = await client.get("/public/disclosure?month=2025-01")
+    assert empty.status_code == 200 and "本月暂无已答复事项" in empty.text
+    bad = await client.get("/public/disclosure?month=2026-13")
+    assert bad.status_code == 422 and "YYYY-MM" in bad.text
+
+
+def test_reply_summaries_are_scrubbed_and_short() -> None:
+    assert scrub("电话13600001111或0632-1234567，证件37040219900101123X") == "电话***或***，证件******"
+    assert summary_of("甲" * 100).endswith("…") and len(summary_of("甲" * 100)) == 61
+    assert summary_of("已联系张三处理", "张三") == "已联系***处理"
