@@ -1,0 +1,173 @@
+"""The whole loop in a real browser (Debian chromium driven by Playwright), against a real server.
+
+An agent logs a call and sees the live preview; the unit accepts and replies; the centre approves
+the reply; the agent records the callback; the supervisor dashboard shows the KPI change and its
+chart draws; the public lookup finds the ticket. Screenshots go to test-artifacts/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hotline.db import make_engine, make_sessionmaker
+from hotline.users import create_user
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+SECRET = "browser-test-secret-0123456789-abcdefgh"
+BROWSER = os.environ.get("HOTLINE_BROWSER") or shutil.which("chromium")
+PASSWORD = "password-123"
+
+pytestmark = pytest.mark.skipif(
+    not BROWSER, reason="chromium is not installed (.ci/run installs Debian's chromium for this test)"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def make_users(db_url: str, tag: str) -> dict[str, str]:
+    engine = make_engine(db_url)
+    names = {
+        "agent": (f"b-agent-{tag}", "agent", None),
+        "unit": (f"b-hrss-{tag}", "unit_handler", "city.human_resources"),
+        "centre": (f"b-centre-{tag}", "supervisor", None),
+    }
+    async with make_sessionmaker(engine)() as s:
+        for username, role, unit in names.values():
+            await create_user(s, username, role, PASSWORD, unit)
+        await s.commit()
+    await engine.dispose()
+    return {k: v[0] for k, v in names.items()}
+
+
+@pytest.fixture
+def server(db_url: str) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "HOTLINE_DATABASE_URL": db_url,
+        "HOTLINE_SECRET_KEY": SECRET,
+        "HOTLINE_EMBEDDED_SCHEDULER": "false",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hotline", "serve", "--port", str(port), "--quiet"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.25)
+    else:
+        proc.kill()
+        pytest.fail("server did not start")
+    yield base
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_call_to_callback_to_dashboard_to_public_lookup(server: str, db_url: str) -> None:
+    from playwright.sync_api import Page, expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    users = asyncio.run(make_users(db_url, uuid.uuid4().hex[:6]))
+    phone = "13912345678"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=BROWSER,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
+        )
+
+        def signed_in(role: str) -> Page:
+            context = browser.new_context(locale="zh-CN")
+            page = context.new_page()
+            page.goto(server + "/login")
+            page.fill("input[name=username]", users[role])
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            return page
+
+        # 1. The agent logs the call and sees the live routing preview.
+        agent = signed_in("agent")
+        expect(agent).to_have_url(server + "/agent")
+        agent.fill("input[name='caller.name']", "测试市民")
+        agent.fill("input[name='caller.phone']", phone)
+        agent.select_option("select[name=kind]", "complaint")
+        agent.fill("input[name=line]", "12333")
+        agent.fill("textarea[name=content]", "养老金这个月还没有到账，已经超过一周，请帮忙查询原因。")
+        expect(agent.locator("#preview")).to_contain_text("市人力资源社会保障局", timeout=15_000)
+        agent.screenshot(path=str(ARTIFACTS / "1-agent-preview.png"), full_page=True)
+        agent.click("button[name=submit][value=dispatch]")
+        agent.wait_for_url("**/tickets/*")
+        number = agent.url.rstrip("/").split("/")[-1]
+        expect(agent.locator("main")).to_contain_text("已派单")
+
+        # 2. The unit accepts and replies.
+        unit = signed_in("unit")
+        expect(unit).to_have_url(server + "/unit")
+        expect(unit.locator("main")).to_contain_text(number)
+        unit.goto(f"{server}/unit/tickets/{number}")
+        unit.click(f"form[action='/unit/tickets/{number}/accept'] button")
+        unit.fill(
+            f"form[action='/unit/tickets/{number}/reply'] textarea[name=content]",
+            "经核实，养老金因银行账户变更退回，已重新发放，预计三个工作日内到账，已电话告知。",
+        )
+        unit.select_option(f"form[action='/unit/tickets/{number}/reply'] select[name=outcome]", "resolved")
+        unit.click(f"form[action='/unit/tickets/{number}/reply'] button[type=submit]")
+        expect(unit.locator("main")).to_contain_text("已答复")
+        unit.screenshot(path=str(ARTIFACTS / "2-unit-replied.png"), full_page=True)
+
+        # 3. The centre approves the reply, which puts it in the callback queue.
+        centre = signed_in("centre")
+        centre.goto(server + "/centre/replies")
+        centre.click(f"form[action='/centre/replies/{number}'] button[value=approve]")
+        expect(centre.locator("main")).not_to_contain_text(f"/centre/replies/{number}")
+
+        # 4. The agent records the callback.
+        agent.goto(server + "/agent/callbacks")
+        form = agent.locator(f"form[action='/agent/callbacks/{number}']")
+        form.locator("select[name=reached]").select_option("yes")
+        form.locator("select[name=satisfaction]").select_option("satisfied")
+        form.locator("select[name=resolution]").select_option("resolved")
+        form.locator("button[type=submit]").click()
+        agent.goto(f"{server}/tickets/{number}")
+        expect(agent.locator("main")).to_contain_text("已办结")
+
+        # 5. The supervisor dashboard shows the change and its chart draws.
+        centre.goto(server + "/dashboard?preset=month")
+        expect(centre.locator("#trend-chart canvas")).to_have_count(1, timeout=15_000)
+        expect(centre.locator("main")).to_contain_text("满意率")
+        centre.screenshot(path=str(ARTIFACTS / "3-dashboard.png"), full_page=True)
+
+        # 6. The public finds the ticket by its number and the last four digits.
+        public = browser.new_context(locale="zh-CN").new_page()
+        public.goto(server + "/public/progress")
+        public.fill("input[name=number]", number)
+        public.fill("input[name=last_four]", phone[-4:])
+        public.click("button[type=submit]")
+        expect(public.locator("main")).to_contain_text("已办结")
+        expect(public.locator("main")).not_to_contain_text(phone)
+        public.screenshot(path=str(ARTIFACTS / "4-public-progress.png"), full_page=True)
+        browser.close()
