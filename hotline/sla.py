@@ -16,20 +16,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatcher.calendar import LOCAL_TZ, WorkingCalendar
-from dispatcher.lifecycle import Action, IllegalTransition
+from dispatcher.lifecycle import TRANSITIONS, Action, Status, transition
+from hotline import sla_repository as repo
 from hotline.db import unit_of_work
-from hotline.models import Deadline, Extension, Notification, SlaStep, SupervisionOrder, Ticket, TicketEvent
+from hotline.models import Deadline, Notification, SlaStep, SupervisionOrder, Ticket, TicketEvent
 from hotline.runtime import Runtime
 from hotline.users import Actor
 from hotline.workflow.common import record
-from hotline.workflow.supervision import open_order
 from routing_rules.schema import ReminderPoint, SlaPolicy
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,51 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=LOCAL_TZ)
 
 
-def steps_for(deadline: Deadline, calendar: WorkingCalendar, policy: SlaPolicy) -> list[tuple[str, datetime]]:
-    """The enforcement steps of one deadline and when each is due."""
+class Plannable(Protocol):
+    """What planning reads of a deadline (a ``Deadline`` row or its columns)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def start_at(self) -> datetime: ...
+    @property
+    def working_days(self) -> int: ...
+    @property
+    def extension_days(self) -> int: ...
+    @property
+    def due_date(self) -> date: ...
+    @property
+    def due_at(self) -> datetime: ...
+
+
+class _Stale(NamedTuple):
+    id: int
+    ticket_id: int
+    plan_version: int
+    kind: str
+    start_at: datetime
+    working_days: int
+    extension_days: int
+    due_date: date
+    due_at: datetime
+
+
+def steps_for(
+    deadline: Plannable,
+    calendar: WorkingCalendar,
+    policy: SlaPolicy,
+    memo: dict[tuple[date, int], datetime] | None = None,
+) -> list[tuple[str, datetime]]:
+    """The enforcement steps of one deadline and when each is due. ``memo`` keeps the instants
+    "N working days after a due date" across the deadlines of one planning batch."""
+    memo = {} if memo is None else memo
+
+    def after_due(n: int) -> datetime:
+        key = (deadline.due_date, n)
+        if key not in memo:
+            memo[key] = calendar.deadline(_midnight(deadline.due_date), n).due_at
+        return memo[key]
+
     total = deadline.working_days + deadline.extension_days
     last_day_start = _midnight(deadline.due_date)
     if deadline.kind == "accept":
@@ -70,10 +113,9 @@ def steps_for(deadline: Deadline, calendar: WorkingCalendar, policy: SlaPolicy) 
     steps.append(("overdue", deadline.due_at))
     after = policy.supervision_after_overdue_working_days
     # "N working days after the deadline": 24:00 of the N-th working day after the due date.
-    supervise_at = calendar.deadline(_midnight(deadline.due_date), after).due_at if after else deadline.due_at
+    supervise_at = after_due(after) if after else deadline.due_at
     steps.append(("supervision", supervise_at))
-    notice = calendar.deadline(_midnight(deadline.due_date), policy.notice_after_overdue_working_days)
-    steps.append(("notice", notice.due_at))
+    steps.append(("notice", after_due(policy.notice_after_overdue_working_days)))
     return list(dict.fromkeys(steps))  # two reminders on one instant (a one-day limit) are one
 
 
@@ -92,37 +134,45 @@ async def plan_batch(session: AsyncSession, rt: Runtime, batch: int) -> int:
     """Plan the steps of deadlines whose plan is stale (new, moved by an extension or a calendar
     import, or re-opened); older pending steps of those deadlines are skipped."""
     policy = rt.rulebook.workflow.sla
-    stale = (
-        (
-            await session.execute(
-                select(Deadline)
-                .where(Deadline.state == "running", Deadline.planned_version != Deadline.plan_version)
-                .order_by(Deadline.id)
-                .limit(batch)
-                .with_for_update(skip_locked=True)
-            )
+    d = Deadline
+    result = await session.execute(
+        select(
+            d.id,
+            d.ticket_id,
+            d.plan_version,
+            d.kind,
+            d.start_at,
+            d.working_days,
+            d.extension_days,
+            d.due_date,
+            d.due_at,
         )
-        .scalars()
-        .all()
+        .where(d.state == "running", d.planned_version != d.plan_version)
+        .order_by(d.id)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
     )
+    stale = [_Stale(*row) for row in result]
     if not stale:
         return 0
     calendar = await rt.calendar.get(session)
+    memo: dict[tuple[date, int], datetime] = {}
     rows: list[dict[str, Any]] = []
-    for d in stale:
-        for kind, due_at in steps_for(d, calendar, policy):
+    for dl in stale:
+        for kind, due_at in steps_for(dl, calendar, policy, memo):
             rows.append(
                 {
-                    "ticket_id": d.ticket_id,
-                    "deadline_id": d.id,
+                    "ticket_id": dl.ticket_id,
+                    "deadline_id": dl.id,
                     "kind": kind,
-                    "plan_version": d.plan_version,
+                    "plan_version": dl.plan_version,
                     "due_at": due_at,
                 }
             )
     if rows:
         await session.execute(insert(SlaStep).on_conflict_do_nothing(), rows)
-    ids = [d.id for d in stale]
+    ids = [dl.id for dl in stale]
+    # Core-style bulk statements: nothing of these rows is in the session to synchronize.
     await session.execute(
         update(SlaStep)
         .where(
@@ -132,8 +182,14 @@ async def plan_batch(session: AsyncSession, rt: Runtime, batch: int) -> int:
             < select(Deadline.plan_version).where(Deadline.id == SlaStep.deadline_id).scalar_subquery(),
         )
         .values(state="skipped", outcome="replanned")
+        .execution_options(synchronize_session=False)
     )
-    await session.execute(update(Deadline).where(Deadline.id.in_(ids)).values(planned_version=Deadline.plan_version))
+    await session.execute(
+        update(Deadline)
+        .where(Deadline.id.in_(ids))
+        .values(planned_version=Deadline.plan_version)
+        .execution_options(synchronize_session=False)
+    )
     return len(stale)
 
 
@@ -144,6 +200,7 @@ async def plan_orders(session: AsyncSession, batch: int) -> int:
             select(SupervisionOrder.id, SupervisionOrder.ticket_id, SupervisionOrder.reply_by)
             .outerjoin(SlaStep, and_(SlaStep.order_id == SupervisionOrder.id, SlaStep.kind == "order_overdue"))
             .where(SupervisionOrder.state == "open", SlaStep.id.is_(None))
+            .order_by(SupervisionOrder.id)
             .limit(batch)
         )
     ).all()
@@ -182,121 +239,196 @@ async def remind(
         notify(session, ticket, f"unit:{unit}", "reminder", key, now)
 
 
-async def _act(session: AsyncSession, rt: Runtime, step: SlaStep, now: datetime) -> str:
-    ticket = (await session.execute(select(Ticket).where(Ticket.id == step.ticket_id).with_for_update())).scalar_one()
-    policy = rt.rulebook.workflow.sla
-    label = STEP_LABELS[step.kind]
+_OVERDUE_REASON, _OVERDUE_REASON_TITLE = "overdue", "超期未办"
+"""The supervision reason of the sweep's 督办单 (code, title)."""
+
+_ACTIONS: dict[str, Action] = {
+    "reminder": Action.REMIND,
+    "task_reminder": Action.REMIND,
+    "overdue": Action.MARK_OVERDUE,
+    "supervision": Action.SUPERVISE,
+    "notice": Action.NOTICE,
+}
+"""The lifecycle action of each kind of step; any other kind (签收超时, 子任务超期, 督办单逾期) alerts."""
+assert all(TRANSITIONS[a].target is None for a in (*_ACTIONS.values(), Action.ALERT)), "the sweep keeps statuses"
+
+
+@dataclass
+class _Batch:
+    """The rows a batch of steps writes, in the order of the steps."""
+
+    now: datetime
+    tickets: dict[int, repo.LockedTicket]
+    events: list[repo.EventRow] = field(default_factory=list)
+    notices: list[repo.NoticeRow] = field(default_factory=list)
+    changes: dict[int, tuple[str, int, bool]] = field(default_factory=dict)
+    overdue_deadlines: list[int] = field(default_factory=list)
+
+    def record(
+        self,
+        ticket_id: int,
+        action: Action,
+        *,
+        unit: str | None,
+        note: str,
+        due_before: datetime | None = None,
+        data: dict[str, Any] | None = None,
+        reminder: bool = False,
+        overdue: bool = False,
+    ) -> None:
+        """``hotline.workflow.common.record`` for a locked ticket row: the transition (checked
+        before by the caller), the timeline event and the ticket's counters."""
+        ticket = self.tickets[ticket_id]
+        before = Status(ticket.status)
+        after = transition(before, action)
+        self.tickets[ticket_id] = repo.LockedTicket(after.value, ticket.number)
+        self.events.append(
+            repo.EventRow(ticket_id, action.value, before.value, after.value, unit, due_before, note, data or {})
+        )
+        _, reminders, marked = self.changes.get(ticket_id, (after.value, 0, False))
+        self.changes[ticket_id] = (after.value, reminders + reminder, marked or overdue)
+
+    def notify(self, ticket_id: int, recipient: str, template: str, key: str, **payload: Any) -> None:
+        number = self.tickets[ticket_id].number
+        self.notices.append(repo.NoticeRow(ticket_id, recipient, template, {"number": number, **payload}, key))
+
+
+def _allowed(batch: _Batch, ticket_id: int, action: Action) -> bool:
+    return Status(batch.tickets[ticket_id].status) in TRANSITIONS[action].sources
+
+
+def _check(step: repo.ClaimedStep, ctx: repo.StepContext, batch: _Batch) -> str:
+    """Check-then-act, first half: the outcome of a step that does not act, or ``done``."""
     if step.order_id is not None:
-        order = await session.get(SupervisionOrder, step.order_id)
-        if order is None or order.state != "open":
+        if ctx.order_state != "open":
             return "order_closed"
-        await record(
-            session, ticket, None, Action.ALERT, now, unit=order.unit_code, note=label, data={"order_id": order.id}
-        )
-        notify(session, ticket, "unit:centre.dispatch", "overdue", f"sla:{step.id}", now)
-        return "done"
-    deadline = await session.get(Deadline, step.deadline_id)
-    if deadline is None or deadline.state != "running":
-        return "deadline_closed"
-    if deadline.plan_version != step.plan_version:
-        return "replanned"
-    unit = deadline.unit_code
-    if step.kind in ("reminder", "task_reminder"):
-        if now > deadline.due_at:
-            return "too_late"
-        await remind(
-            session,
-            ticket,
-            None,
-            now,
-            unit=unit,
-            note=f"{label}：办理时限{deadline.due_date.isoformat()}届满",
-            key=f"sla:{step.id}",
-        )
-    elif step.kind == "overdue":
-        pending = await session.scalar(
-            select(func.count())
-            .select_from(Extension)
-            .where(Extension.ticket_id == ticket.id, Extension.state == "pending")
-        )
-        note = "超期未答复" + ("（延期申请待审核，请中心尽快决定）" if pending else "")
-        await record(
-            session,
-            ticket,
-            None,
-            Action.MARK_OVERDUE,
-            now,
-            unit=unit,
-            due_before=deadline.due_at,
-            note=note,
-            data={"extension_pending": bool(pending)},
-        )
-        deadline.overdue_at = now
-        ticket.overdue_marked = True
-        notify(session, ticket, f"unit:{unit}", "overdue", f"sla:{step.id}", now)
-        if pending:
-            notify(session, ticket, "unit:centre.dispatch", "overdue", f"sla:{step.id}:centre", now)
-    elif step.kind == "supervision":
-        calendar = await rt.calendar.get(session)
-        reply_by = calendar.deadline(now, policy.supervision_reply_working_days).due_date
-        content = f"工单超期{policy.supervision_after_overdue_working_days}个工作日仍未答复，请立即办理并回复督办意见。"
-        await open_order(session, ticket, None, unit, "overdue", "超期未办", content, reply_by, now)
-    elif step.kind == "notice":
-        await record(
-            session,
-            ticket,
-            None,
-            Action.NOTICE,
-            now,
-            unit=unit,
-            note=f"超期{policy.notice_after_overdue_working_days}个工作日仍未答复，予以通报",
-        )
-        notify(session, ticket, f"unit:{unit}", "notice", f"sla:{step.id}", now)
-    else:  # accept_overdue, task_overdue
-        await record(
-            session,
-            ticket,
-            None,
-            Action.ALERT,
-            now,
-            unit=unit,
-            due_before=deadline.due_at,
-            note=label,
-            data={"step": step.kind},
-        )
-        notify(session, ticket, f"unit:{unit}", "overdue", f"sla:{step.id}", now)
-    return "done"
+        action = Action.ALERT
+    else:
+        if ctx.deadline_state != "running":
+            return "deadline_closed"
+        if ctx.deadline_plan_version != step.plan_version:
+            return "replanned"
+        if step.kind in ("reminder", "task_reminder"):
+            assert ctx.deadline_due_at is not None
+            if batch.now > ctx.deadline_due_at:
+                return "too_late"
+        action = _ACTIONS.get(step.kind, Action.ALERT)
+    return "done" if _allowed(batch, step.ticket_id, action) else "not_applicable"
 
 
 async def execute_batch(session: AsyncSession, rt: Runtime, now: datetime, batch: int, report: SweepReport) -> int:
-    """Claim due steps (SKIP LOCKED) and act on each exactly once."""
-    steps = (
-        (
-            await session.execute(
-                select(SlaStep)
-                .where(SlaStep.state == "pending", SlaStep.due_at <= now)
-                .order_by(SlaStep.due_at, SlaStep.id)
-                .limit(batch)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    for step in steps:
-        try:
-            async with session.begin_nested():
-                outcome = await _act(session, rt, step, now)
-        except IllegalTransition:
-            outcome = "not_applicable"
-        step.state = "done" if outcome == "done" else "skipped"
-        step.done_at, step.outcome = now, outcome
-        if outcome == "done":
-            report.acted[step.kind] = report.acted.get(step.kind, 0) + 1
-        else:
+    """Claim due steps (SKIP LOCKED) and act on each exactly once, set-based: the batch costs a
+    fixed number of statements, whatever its size.
+
+    The tickets of the claimed steps are locked in id order, then each step is checked against
+    its deadline's current plan (or its order's state) and the ticket's status, as one
+    ``hotline.workflow.common.record`` per step would; every step acts with a status-preserving
+    lifecycle action. The rows written are those the single-ticket paths write (``remind``,
+    ``hotline.workflow.supervision.open_order``, ``notify``), in the order of the steps."""
+    steps = await repo.claim_due(session, now, batch)
+    if not steps:
+        return 0
+    policy = rt.rulebook.workflow.sla
+    work = _Batch(now, await repo.lock_tickets(session, sorted({s.ticket_id for s in steps})))
+    contexts = await repo.step_contexts(session, [s.id for s in steps])
+    outcomes = [(s, _check(s, contexts[s.id], work)) for s in steps]
+
+    # 督办单 first: their events and notices carry the orders' ids.
+    supervising = [s for s, outcome in outcomes if outcome == "done" and s.kind == "supervision"]
+    orders: dict[int, tuple[int, repo.OrderRow]] = {}
+    if supervising:
+        calendar = await rt.calendar.get(session)
+        reply_by = calendar.deadline(now, policy.supervision_reply_working_days).due_date
+        content = f"工单超期{policy.supervision_after_overdue_working_days}个工作日仍未答复，请立即办理并回复督办意见。"
+        rows = []
+        for s in supervising:
+            unit = contexts[s.id].deadline_unit
+            assert unit is not None
+            rows.append(repo.OrderRow(s.ticket_id, unit, _OVERDUE_REASON, content, reply_by))
+        ids = await repo.insert_orders(session, rows, now)
+        orders = {s.id: (i, row) for s, i, row in zip(supervising, ids, rows, strict=True)}
+
+    for step, outcome in outcomes:
+        if outcome != "done":
             report.skipped += 1
-    await session.flush()
+            continue
+        report.acted[step.kind] = report.acted.get(step.kind, 0) + 1
+        _act(step, contexts[step.id], work, rt, orders)
+
+    await repo.insert_events(session, work.events, now)
+    await repo.update_tickets(session, work.changes, now)
+    await repo.mark_deadlines_overdue(session, work.overdue_deadlines, now)
+    await repo.insert_notices(session, work.notices, now)
+    await repo.finish_steps(session, [(s.id, outcome) for s, outcome in outcomes], now)
     return len(steps)
+
+
+def _act(
+    step: repo.ClaimedStep,
+    ctx: repo.StepContext,
+    work: _Batch,
+    rt: Runtime,
+    orders: dict[int, tuple[int, repo.OrderRow]],
+) -> None:
+    """Check-then-act, second half: the rows of one step that acts."""
+    policy = rt.rulebook.workflow.sla
+    label = STEP_LABELS[step.kind]
+    key = f"sla:{step.id}"
+    tid = step.ticket_id
+    if step.order_id is not None:
+        work.record(tid, Action.ALERT, unit=ctx.order_unit, note=label, data={"order_id": step.order_id})
+        work.notify(tid, "unit:centre.dispatch", "overdue", key)
+        return
+    unit = ctx.deadline_unit
+    assert ctx.deadline_due_at is not None and ctx.deadline_due_date is not None and step.deadline_id is not None
+    if step.kind in ("reminder", "task_reminder"):
+        # remind(): 催办 counted on the ticket for 催办率, noticed to the unit.
+        note = f"{label}：办理时限{ctx.deadline_due_date.isoformat()}届满"
+        work.record(tid, Action.REMIND, unit=unit, note=note, data={"manual": False}, reminder=True)
+        if unit:
+            work.notify(tid, f"unit:{unit}", "reminder", key)
+    elif step.kind == "overdue":
+        pending = ctx.extension_pending
+        note = "超期未答复" + ("（延期申请待审核，请中心尽快决定）" if pending else "")
+        work.record(
+            tid,
+            Action.MARK_OVERDUE,
+            unit=unit,
+            due_before=ctx.deadline_due_at,
+            note=note,
+            data={"extension_pending": pending},
+            overdue=True,
+        )
+        work.overdue_deadlines.append(step.deadline_id)
+        work.notify(tid, f"unit:{unit}", "overdue", key)
+        if pending:
+            work.notify(tid, "unit:centre.dispatch", "overdue", f"{key}:centre")
+    elif step.kind == "supervision":
+        # The bulk twin of hotline.workflow.supervision.open_order (order row written already).
+        order_id, order = orders[step.id]
+        work.record(
+            tid,
+            Action.SUPERVISE,
+            unit=unit,
+            note=f"督办（{_OVERDUE_REASON_TITLE}）：{order.content}",
+            data={"order_id": order_id, "reason": order.reason_code, "reply_by": order.reply_by.isoformat()},
+        )
+        work.notify(
+            tid,
+            f"unit:{unit}",
+            "supervision_issued",
+            f"supervision:{order_id}",
+            reason=order.reason_code,
+            reply_by=order.reply_by.isoformat(),
+        )
+    elif step.kind == "notice":
+        note = f"超期{policy.notice_after_overdue_working_days}个工作日仍未答复，予以通报"
+        work.record(tid, Action.NOTICE, unit=unit, note=note)
+        work.notify(tid, f"unit:{unit}", "notice", key)
+    else:  # accept_overdue, task_overdue
+        data = {"step": step.kind}
+        work.record(tid, Action.ALERT, unit=unit, due_before=ctx.deadline_due_at, note=label, data=data)
+        work.notify(tid, f"unit:{unit}", "overdue", key)
 
 
 async def sweep(sessions: async_sessionmaker[AsyncSession], rt: Runtime, now: datetime | None = None) -> SweepReport:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from hotline.db import make_engine, make_sessionmaker
 from hotline.users import create_user
@@ -56,6 +57,17 @@ async def make_users(db_url: str, tag: str) -> dict[str, str]:
     return {k: v[0] for k, v in names.items()}
 
 
+async def forget(db_url: str) -> None:
+    """This test commits for real (the server is another process): remove what it wrote, so
+    tests that count rows of the shared test database see none of it."""
+    engine = make_engine(db_url)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("DELETE FROM tickets WHERE created_by IN (SELECT id FROM users WHERE username LIKE 'b-%')")
+        )
+    await engine.dispose()
+
+
 @pytest.fixture
 def server(db_url: str) -> Iterator[str]:
     port = free_port()
@@ -85,6 +97,7 @@ def server(db_url: str) -> Iterator[str]:
     yield base
     proc.terminate()
     proc.wait(timeout=20)
+    asyncio.run(forget(db_url))
 
 
 def test_call_to_callback_to_dashboard_to_public_lookup(server: str, db_url: str) -> None:
