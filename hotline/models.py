@@ -177,6 +177,7 @@ class Deadline(Base):
     __table_args__ = (
         CheckConstraint("state IN ('running','met','cancelled')", name="state"),
         Index("ix_deadlines_running_due", "due_at", postgresql_where=text("state = 'running'")),
+        Index("ix_deadlines_kind_due", "kind", "due_at"),
         Index(
             "ix_deadlines_unplanned",
             "id",
@@ -378,6 +379,7 @@ class TicketReturn(Base):
     __table_args__ = (
         CheckConstraint("state IN ('pending','approved','rejected','arbitration','arbitrated')", name="state"),
         Index("ix_ticket_returns_unit", "unit_code", "state"),
+        Index("ix_ticket_returns_requested_at", "requested_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
