@@ -168,3 +168,29 @@ def test_worker_and_beat_mark_overdue_and_survive_a_redis_wipe_and_a_killed_work
             os.killpg(p.pid, signal.SIGKILL)
             p.wait(timeout=10)
     asyncio.run(forget(db_url, everyone))
+
+
+async def _two_sweeps_at_once(db_url: str, rulebook: Rulebook) -> None:
+    from hotline.runtime import Runtime
+    from hotline.sla import sweep
+
+    settings = Settings(database_url=db_url, secret_key=SECRET, sweep_batch=5)
+    engines = [make_engine(db_url), make_engine(db_url)]
+    runtimes = [Runtime(settings=settings, rulebook=rulebook) for _ in engines]
+    now = datetime(2026, 10, 20, tzinfo=UTC)
+    try:
+        await asyncio.gather(*(sweep(make_sessionmaker(e), rt, now) for e, rt in zip(engines, runtimes, strict=True)))
+    finally:
+        for e in engines:
+            await e.dispose()
+
+
+def test_two_sweeps_running_at_once_act_on_each_step_once(db_url: str, rulebook: Rulebook) -> None:
+    """Two processes' sweeps claim with SKIP LOCKED: together they act on every due step once."""
+    numbers = asyncio.run(log_calls(db_url, rulebook, 12, "concurrent"))
+    try:
+        asyncio.run(_two_sweeps_at_once(db_url, rulebook))
+        for action in ("mark_overdue", "supervise", "notice"):
+            assert asyncio.run(count_events(db_url, numbers, action)) == dict.fromkeys(numbers, 1), action
+    finally:
+        asyncio.run(forget(db_url, numbers))
