@@ -15,17 +15,21 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hotline import sla
+from hotline.db import unit_of_work
+from hotline.notifications import deliver_due, sender_from_settings, stale_sending
 from hotline.runtime import Runtime
+from hotline.workflow.callbacks import sample_direct_callbacks
 
 log = logging.getLogger(__name__)
 
 
 async def tick(sessions: async_sessionmaker[AsyncSession], rt: Runtime) -> dict[str, Any]:
     """One round: enforce the time limits, then deliver the notices they produced."""
-    from hotline.notifications import deliver_due, sender_from_settings, stale_sending
-
     now = rt.clock()
     report = await sla.sweep(sessions, rt, now)
+    async with unit_of_work(sessions) as session:
+        # Direct answers and transfers need no callback unless the rulebook samples them.
+        sampled = await sample_direct_callbacks(session, rt, now, since=now - timedelta(days=7))
     policy = rt.rulebook.workflow.sla
     titles = {r.code: r.title for r in rt.rulebook.workflow.supervision_reasons}
     delivered = await deliver_due(
@@ -38,6 +42,7 @@ async def tick(sessions: async_sessionmaker[AsyncSession], rt: Runtime) -> dict[
         "planned": report.planned,
         "acted": report.acted,
         "skipped": report.skipped,
+        "sampled_callbacks": sampled,
         "sent": delivered.sent,
         "failed": delivered.failed,
         "interrupted": interrupted,

@@ -10,11 +10,12 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$", min_length=2, max_length=64)]
 Text = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
 LineNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{3,8}$")]
+Rate = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 
 
 class Strict(BaseModel):
@@ -236,6 +237,10 @@ class ReminderPoint(StrEnum):
     HALF_LIMIT = "half_limit"  # 00:00 of the working day in the middle of the limit
 
 
+CALLBACK_SAMPLING_KEYS: tuple[str, ...] = (Disposition.DIRECT_ANSWER.value, Disposition.EMERGENCY_TRANSFER.value)
+"""Dispositions closed at intake whose tickets may be sampled for a callback."""
+
+
 class SlaPolicy(Strict):
     """Enforcement of the time limits without anyone watching (实施方案第11–13条)."""
 
@@ -249,10 +254,23 @@ class SlaPolicy(Strict):
     callback_max_attempts: int = Field(ge=1, le=10)
     """Failed callback attempts, on different days, before closing as unreachable."""
     redo_max_rounds: int = Field(ge=0, le=10)
+    callback_sampling: dict[str, Rate] = Field(default_factory=lambda: dict.fromkeys(CALLBACK_SAMPLING_KEYS, 0.0))
+    """Share (0..1) of the tickets closed at intake that still get a 回访, by disposition:
+    ``direct_answer`` (直接答复) and ``emergency_transfer`` (紧急转接) need no callback, so 0.0
+    by default; a key left out samples none. Sampled by the callback machinery, never at intake."""
     notification_max_attempts: int = Field(ge=1, le=20)
     notification_backoff_seconds: tuple[int, ...] = Field(min_length=1)
     sweep_interval_seconds: int = Field(ge=5, le=3600)
     sweep_batch: int = Field(ge=1, le=100_000)
+
+    @field_validator("callback_sampling")
+    @classmethod
+    def _known_sampling_keys(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(CALLBACK_SAMPLING_KEYS))
+        if unknown:
+            allowed = ", ".join(CALLBACK_SAMPLING_KEYS)
+            raise ValueError(f"callback_sampling: unknown key(s) {', '.join(unknown)}; allowed: {allowed}")
+        return value
 
 
 WorkflowPolicy.model_rebuild()

@@ -53,6 +53,8 @@ ACTION_LABELS = {action.value: t.label for action, t in TRANSITIONS.items()} | {
     "intake": "受理登记",
     "repeat_call": "重复来电",
     "close_with_primary": "随主单办结",
+    "callback_sampled": "抽样回访",
+    "sampled_callback": "抽样回访评价",
 }
 """Timeline labels: the lifecycle's own action labels, plus the events recorded outside it."""
 SATISFACTION_LABELS = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}

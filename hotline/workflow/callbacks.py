@@ -9,18 +9,24 @@
   evaluation; satisfied closes; reasonably unsatisfied is redone by the same lead unit with a
   fresh time limit, up to ``redo_max_rounds``, after which the ticket closes unsatisfied and the
   unit gets a 督办单; unreasonably unsatisfied closes as unreasonable.
+* 抽样回访: direct answers (``answered``) and emergency transfers (``transferred``) need no
+  callback; ``[workflow.sla] callback_sampling`` may still send a deterministic share of them to
+  the callback queue (:func:`sample_direct_callbacks`, run by the scheduler, never at intake).
+  Their callback only records what the caller says: the ticket's status stays final.
 
 SQL of these use cases is kept in the clearly marked section at the end of this module.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatcher.calendar import LOCAL_TZ
@@ -47,6 +53,16 @@ from hotline.workflow.supervision import open_order
 
 CALLBACK_ROLES = (Role.AGENT, *CENTRE)
 EXCERPT = 200
+
+SAMPLED_STATUSES: dict[str, str] = {
+    Status.ANSWERED.value: "direct_answer",
+    Status.TRANSFERRED.value: "emergency_transfer",
+}
+"""Final statuses set at intake whose tickets may be sampled for a callback -> their disposition
+(the key of ``[workflow.sla] callback_sampling``)."""
+SAMPLED_LABELS = {"direct_answer": "直接答复", "emergency_transfer": "紧急转接"}
+SAMPLE_EVENT = "callback_sampled"
+SAMPLED_CALLBACK_EVENT = "sampled_callback"
 
 Satisfaction = Literal["satisfied", "basically_satisfied", "unsatisfied"]
 Resolution = Literal["resolved", "partly_resolved", "unresolved"]
@@ -259,10 +275,20 @@ async def record_callback(
     count once, and on the ``callback_max_attempts``-th different day the ticket closes as
     unreachable. Reached: an evaluation, then close (satisfied / basically satisfied), redo by the
     same lead unit (reasonably unsatisfied, up to ``redo_max_rounds``), close unsatisfied with a
-    督办单 (rounds exhausted), or close as unreasonable (无理诉求, 第20条)."""
+    督办单 (rounds exhausted), or close as unreasonable (无理诉求, 第20条).
+
+    A sampled callback of a direct answer or an emergency transfer (see
+    :func:`sample_direct_callbacks`) never changes the ticket: ``answered`` and ``transferred``
+    are final and nothing can be redone. Not reached counts attempts the same way and, on the
+    ``callback_max_attempts``-th different day, ends the callback as ``unreachable``; reached
+    records the evaluation and ends the callback as ``done`` — whatever the satisfaction, also
+    unsatisfied and reasonable (no redo, no 督办单); the timeline event carries
+    ``{"sampled": true}``."""
     require_role(actor, *CALLBACK_ROLES)
     _check(data)
     ticket = await load(session, actor, number)
+    if ticket.status in SAMPLED_STATUSES:
+        return await _record_sampled(session, rt, actor, ticket, data)
     transition(Status(ticket.status), Action.CLOSE if data.reached else Action.CALLBACK_ATTEMPT)
     callback = await _pending_callback(session, ticket.id)
     if callback is None:
@@ -339,6 +365,158 @@ async def record_callback(
         due_at=out_due,
         supervision_id=order_id,
     )
+
+
+async def _record_sampled(
+    session: AsyncSession, rt: Runtime, actor: Actor, ticket: Ticket, data: CallbackIn
+) -> CallbackOut:
+    """The result of a sampled callback: evaluation and callback state only, the status stays."""
+    callback = await _pending_callback(session, ticket.id)
+    if callback is None:
+        raise Conflict("该工单没有待回访任务", code="callback.none_pending")
+    now = rt.clock()
+    label = SAMPLED_LABELS[SAMPLED_STATUSES[ticket.status]]
+    base: dict[str, Any] = {"sampled": True, "callback_id": callback.id}
+    if not data.reached:
+        today = now.astimezone(LOCAL_TZ).date().isoformat()
+        callback.attempts += 1
+        if today not in callback.attempt_days:
+            callback.attempt_days = [*callback.attempt_days, today]
+        days = len(callback.attempt_days)
+        note = data.note or f"抽样回访未接通（第{callback.attempts}次，{days}个不同日期）"
+        if days >= rt.rulebook.workflow.sla.callback_max_attempts:
+            callback.state, callback.done_at = "unreachable", now
+            note = data.note or f"抽样回访{days}个不同日期均未接通，结束回访（{label}工单状态不变）"
+        _timeline(
+            session,
+            ticket,
+            actor,
+            Action.CALLBACK_ATTEMPT.value,
+            now,
+            note,
+            {**base, "attempt": callback.attempts, "days": days, "callback_state": callback.state},
+        )
+    else:
+        assert data.satisfaction is not None and data.resolution is not None
+        reasonable = data.reasonable if data.satisfaction == "unsatisfied" else None
+        session.add(
+            Evaluation(
+                ticket_id=ticket.id,
+                callback_id=callback.id,
+                caller_id=ticket.caller_id,
+                satisfaction=data.satisfaction,
+                resolution=data.resolution,
+                reasonable=reasonable,
+                note=data.note,
+                at=now,
+                actor_id=actor.id,
+            )
+        )
+        callback.state, callback.done_at = "done", now
+        _timeline(
+            session,
+            ticket,
+            actor,
+            SAMPLED_CALLBACK_EVENT,
+            now,
+            data.note or f"{label}抽样回访已记录评价（工单状态不变，不重办）",
+            {**base, "satisfaction": data.satisfaction, "resolution": data.resolution, "reasonable": reasonable},
+        )
+    await session.flush()
+    return CallbackOut(
+        number=ticket.number,
+        status=ticket.status,
+        callback_id=callback.id,
+        callback_state=callback.state,
+        attempts=callback.attempts,
+        attempt_days=list(callback.attempt_days),
+        final_outcome=ticket.final_outcome,
+        redo_count=ticket.redo_count,
+    )
+
+
+def _timeline(
+    session: AsyncSession,
+    ticket: Ticket,
+    actor: Actor | None,
+    action: str,
+    now: datetime,
+    note: str,
+    data: dict[str, Any],
+) -> None:
+    """A timeline event that keeps the status (outside the lifecycle table, like ``close_with_primary``)."""
+    ticket.updated_at = now
+    session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            at=now,
+            actor_id=actor.id if actor else None,
+            action=action,
+            from_status=ticket.status,
+            to_status=ticket.status,
+            unit_code=ticket.lead_unit_code,
+            note=note,
+            data=data,
+        )
+    )
+
+
+# ---------------------------------------------------------------- 抽样回访 sampling
+
+
+def sampling_threshold(rate: float) -> int:
+    """How many of every 1000 ticket ids are sampled: ``id % 1000 < threshold`` is exactly
+    ``id % 1000 < rate * 1000`` (rounded to spare float noise such as 0.3 * 1000)."""
+    return min(1000, max(0, math.ceil(round(rate * 1000, 6))))
+
+
+async def sample_direct_callbacks(session: AsyncSession, rt: Runtime, now: datetime, since: datetime) -> int:
+    """抽样回访: open a round-1 callback for the configured share of the direct answers
+    (``answered``) and emergency transfers (``transferred``) created at or after ``since`` that
+    have no callback yet; returns how many were opened.
+
+    The share is ``[workflow.sla] callback_sampling`` by disposition (default 0.0: none). The
+    choice is deterministic — ``ticket.id % 1000 < rate * 1000`` — so a rerun picks the same
+    tickets and never duplicates (a ticket with any callback is skipped, and the insert ignores a
+    concurrent one), and several schedulers may run it at once. Each callback is due
+    ``callback_within_working_days`` working days after the ticket's intake and appears in the
+    callback queue; its result never changes the ticket (see :func:`record_callback`). At most
+    the sweep batch is opened per call; the rest follow on the next call. Does not commit."""
+    rates = rt.rulebook.workflow.sla.callback_sampling
+    terms: list[ColumnElement[bool]] = []
+    for status, disposition in SAMPLED_STATUSES.items():
+        threshold = sampling_threshold(rates.get(disposition, 0.0))
+        if threshold > 0:
+            terms.append(and_(Ticket.status == status, Ticket.disposition == disposition, Ticket.id % 1000 < threshold))
+    if not terms:
+        return 0
+    batch = rt.settings.sweep_batch or rt.rulebook.workflow.sla.sweep_batch
+    candidates = await _sampling_candidates(session, or_(*terms), since, batch)
+    if not candidates:
+        return 0
+    cal = await calendar(session, rt)
+    days = rt.rulebook.workflow.sla.callback_within_working_days
+    rows = [
+        {"ticket_id": t.id, "round": 1, "due_at": cal.deadline(t.created_at, days).due_at, "created_at": now}
+        for t in candidates
+    ]
+    opened = await _insert_callbacks(session, rows)
+    for ticket in candidates:
+        callback_id = opened.get(ticket.id)
+        if callback_id is None:
+            continue
+        disposition = SAMPLED_STATUSES[ticket.status]
+        _timeline(
+            session,
+            ticket,
+            None,
+            SAMPLE_EVENT,
+            now,
+            f"{SAMPLED_LABELS[disposition]}按比例抽样回访，待回访",
+            {"sampled": True, "callback_id": callback_id, "rate": rates.get(disposition, 0.0)},
+        )
+    await session.flush()
+    return len(opened)
 
 
 def _check(data: CallbackIn) -> None:
@@ -445,6 +623,31 @@ async def _pending_callback(session: AsyncSession, ticket_id: int) -> Callback |
         .with_for_update()
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def _sampling_candidates(
+    session: AsyncSession, sampled: ColumnElement[bool], since: datetime, batch: int
+) -> list[Ticket]:
+    has_callback = exists().where(Callback.ticket_id == Ticket.id)
+    stmt = (
+        select(Ticket)
+        .where(sampled, Ticket.created_at >= since, ~has_callback)
+        .order_by(Ticket.id)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def _insert_callbacks(session: AsyncSession, rows: list[dict[str, Any]]) -> dict[int, int]:
+    """ticket id -> id of the callback opened; a ticket that got its round-1 callback meanwhile is skipped."""
+    stmt = (
+        insert(Callback)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=[Callback.ticket_id, Callback.round])
+        .returning(Callback.ticket_id, Callback.id)
+    )
+    return {row[0]: row[1] for row in await session.execute(stmt)}
 
 
 async def _pending_page(

@@ -6,7 +6,8 @@ The clock starts on Monday 2026-09-28 10:00 (Shanghai), just before the National
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import dataclasses
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -28,8 +29,11 @@ from hotline.models import (
     Ticket,
     TicketEvent,
 )
+from hotline.runtime import Runtime
 from hotline.settings import Settings
+from hotline.workflow.callbacks import sample_direct_callbacks, sampling_threshold
 from routing_rules.loader import Rulebook
+from routing_rules.schema import SlaPolicy
 
 HRSS = "city.human_resources"
 GOOD_REPLY = "经核实，已联系诉求人并补发拖欠的养老金，本月底前到账，已告知查询方式。"
@@ -347,3 +351,160 @@ async def test_callback_input_is_validated_and_the_status_checked(client: AsyncC
         assert r.status_code == 409 and r.json()["error"]["code"] == "ticket.illegal_transition"
     r = await post(client, people["hrss"], path, {"reached": False})
     assert r.status_code == 403
+
+
+# ------------------------------------------------------------------ 抽样回访 (直接答复、紧急转接)
+
+ANSWER = {"kind": "consultation", "content": "社保卡在哪里补办", "answer": "携带身份证到任一社保经办网点补办"}
+FIRE = {"kind": "help", "content": "楼下着火了", "line": "12345"}
+SATISFIED = {"reached": True, "satisfaction": "satisfied", "resolution": "resolved"}
+
+
+def sampling(rt: Runtime, **rates: float) -> None:
+    """Give the running app a rulebook whose ``[workflow.sla] callback_sampling`` is ``rates``."""
+    workflow = rt.rulebook.workflow
+    sla = workflow.sla.model_copy(update={"callback_sampling": rates})
+    rt.rulebook = dataclasses.replace(rt.rulebook, workflow=workflow.model_copy(update={"sla": sla}))
+
+
+async def intake(client: AsyncClient, agent: Any, status: str, **body: Any) -> str:
+    payload = {"caller": {"type": "citizen", "name": "周九", "phone": "13800004444"}, **body}
+    r = await client.post("/api/v1/tickets", json=payload, headers=agent.headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == status
+    return str(r.json()["number"])
+
+
+async def sample(session: AsyncSession, rt: Runtime, clock: Any) -> int:
+    opened = await sample_direct_callbacks(session, rt, clock.now, clock.now - timedelta(days=1))
+    await session.commit()
+    return opened
+
+
+async def callbacks_of(session: AsyncSession, number: str) -> list[Callback]:
+    ticket = await fetch(session, number)
+    stmt = select(Callback).where(Callback.ticket_id == ticket.id).order_by(Callback.id)
+    return list((await session.execute(stmt)).scalars())
+
+
+def test_callback_sampling_defaults_to_none_and_is_validated(rulebook: Rulebook) -> None:
+    assert rulebook.workflow.sla.callback_sampling == {"direct_answer": 0.0, "emergency_transfer": 0.0}
+    fields = rulebook.workflow.sla.model_dump()
+    for bad in ({"dispatch": 0.5}, {"direct_answer": 1.5}, {"emergency_transfer": -0.1}):
+        with pytest.raises(ValueError, match="callback_sampling"):
+            SlaPolicy(**{**fields, "callback_sampling": bad})
+    assert SlaPolicy(**{**fields, "callback_sampling": {"direct_answer": 0.25}}).callback_sampling == {
+        "direct_answer": 0.25
+    }
+    assert [sampling_threshold(r) for r in (0.0, 0.0005, 0.3, 0.999, 1.0)] == [0, 1, 300, 999, 1000]
+
+
+async def test_direct_answers_and_transfers_get_no_callback_by_default(
+    client: AsyncClient, people, session: AsyncSession, runtime: Runtime, clock
+) -> None:
+    answered = await intake(client, people["agent"], "answered", **ANSWER)
+    transferred = await intake(client, people["agent"], "transferred", **FIRE)
+    assert await sample(session, runtime, clock) == 0
+    assert await callbacks_of(session, answered) == [] and await callbacks_of(session, transferred) == []
+    queue = (await client.get("/api/v1/callbacks", headers=people["agent"].headers)).json()
+    assert {answered, transferred}.isdisjoint(i["number"] for i in queue["items"])
+
+
+async def test_sampled_direct_answer_is_called_back_without_changing_its_status(
+    client: AsyncClient, people, session: AsyncSession, runtime: Runtime, clock
+) -> None:
+    sampling(runtime, direct_answer=1.0)
+    answered = await intake(client, people["agent"], "answered", **ANSWER)
+    transferred = await intake(client, people["agent"], "transferred", **FIRE)  # its rate stays 0
+    dispatched = await new_ticket(client, people["agent"])
+    clock.advance(hours=1)
+    assert await sample(session, runtime, clock) == 1
+    assert await sample(session, runtime, clock) == 0  # rerun: no duplicate
+    assert await callbacks_of(session, transferred) == [] and await callbacks_of(session, dispatched) == []
+    [cb] = await callbacks_of(session, answered)
+    assert (cb.round, cb.state) == (1, "pending")
+    callback_id = cb.id
+
+    queue = (await client.get("/api/v1/callbacks", headers=people["agent"].headers)).json()
+    item = next(i for i in queue["items"] if i["number"] == answered)
+    # Two working days from the intake on Monday 09-28: Tuesday 09-29 and Wednesday 09-30.
+    assert (item["id"], item["round"], item["due_at"]) == (callback_id, 1, "2026-10-01T00:00:00+08:00")
+    assert (item["lead_unit"], item["reply_outcome"]) == (None, None)
+    assert [(c["number"], c["name"], c["phone"]) for c in item["callers"]] == [(answered, "周九", "13800004444")]
+
+    out = await callback(client, people, answered, SATISFIED)
+    assert (out["status"], out["callback_state"], out["final_outcome"]) == ("answered", "done", None)
+    ticket = await fetch(session, answered)
+    assert ticket.status == "answered"
+    ev = (await session.execute(select(Evaluation).where(Evaluation.ticket_id == ticket.id))).scalar_one()
+    assert (ev.callback_id, ev.satisfaction, ev.resolution) == (callback_id, "satisfied", "resolved")
+    events = await actions(session, ticket.id)
+    assert [(e.action, e.from_status, e.to_status) for e in events[-2:]] == [
+        ("callback_sampled", "answered", "answered"),
+        ("sampled_callback", "answered", "answered"),
+    ]
+    assert events[-1].data["sampled"] is True
+    assert await sample(session, runtime, clock) == 0  # done: never sampled again
+    again = await post(client, people["agent"], f"/api/v1/tickets/{answered}/callback", SATISFIED)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "callback.none_pending"
+
+
+async def test_sampled_transfer_unsatisfied_only_records_the_evaluation(
+    client: AsyncClient, people, session: AsyncSession, runtime: Runtime, clock
+) -> None:
+    sampling(runtime, emergency_transfer=1.0)
+    transferred = await intake(client, people["agent"], "transferred", **FIRE)
+    answered = await intake(client, people["agent"], "answered", **ANSWER)
+    assert await sample(session, runtime, clock) == 1
+    assert await callbacks_of(session, answered) == []
+    out = await callback(client, people, transferred, {**UNSATISFIED, "note": "消防车来得慢"})
+    assert (out["status"], out["redo_count"], out["callback_state"], out["due_at"], out["supervision_id"]) == (
+        "transferred",
+        0,
+        "done",
+        None,
+        None,
+    )
+    ticket = await fetch(session, transferred)
+    assert (ticket.status, ticket.final_outcome, ticket.closed_at) == ("transferred", None, None)
+    ev = (await session.execute(select(Evaluation).where(Evaluation.ticket_id == ticket.id))).scalar_one()
+    assert (ev.satisfaction, ev.reasonable, ev.note) == ("unsatisfied", True, "消防车来得慢")
+    last = (await actions(session, ticket.id))[-1]
+    assert (last.action, last.data["sampled"], last.data["reasonable"]) == ("sampled_callback", True, True)
+    assert await session.scalar(select(func.count()).select_from(SupervisionOrder)) == 0
+    assert await session.scalar(select(func.count()).select_from(Deadline).where(Deadline.ticket_id == ticket.id)) == 0
+
+
+async def test_sampled_callback_unreachable_on_three_days_keeps_the_status(
+    client: AsyncClient, people, session: AsyncSession, runtime: Runtime, clock
+) -> None:
+    sampling(runtime, direct_answer=1.0)
+    answered = await intake(client, people["agent"], "answered", **ANSWER)
+    assert await sample(session, runtime, clock) == 1
+    for day in range(3):
+        out = await callback(client, people, answered, {"reached": False})
+        assert (out["status"], out["attempts"]) == ("answered", day + 1)
+        clock.advance(days=1)
+    assert (out["callback_state"], out["final_outcome"], out["attempt_days"]) == (
+        "unreachable",
+        None,
+        ["2026-09-28", "2026-09-29", "2026-09-30"],
+    )
+    [cb] = await callbacks_of(session, answered)
+    assert (cb.state, cb.done_at is not None) == ("unreachable", True)
+    assert (await fetch(session, answered)).status == "answered"
+
+
+async def test_sampling_takes_the_deterministic_share_since_the_given_time(
+    client: AsyncClient, people, session: AsyncSession, runtime: Runtime, clock
+) -> None:
+    old = await intake(client, people["agent"], "answered", **ANSWER)
+    clock.advance(days=2)
+    numbers = [await intake(client, people["agent"], "answered", **ANSWER) for _ in range(6)]
+    ids = {n: (await fetch(session, n)).id for n in numbers}
+    cut = sorted(i % 1000 for i in ids.values())[2]  # a rate that takes the lowest two (ids are consecutive)
+    sampling(runtime, direct_answer=cut / 1000)
+    expected = {n for n, i in ids.items() if i % 1000 < cut}
+    assert await sample(session, runtime, clock) == len(expected)
+    assert {n for n in numbers if await callbacks_of(session, n)} == expected
+    assert await callbacks_of(session, old) == []  # created before ``since``
