@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Subquery, and_, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatcher.calendar import LOCAL_TZ
 from dispatcher.lifecycle import STATUS_LABELS, Status
 from hotline.errors import InvalidInput
 from hotline.models import Deadline, SupervisionOrder, Ticket, TicketTask
@@ -117,6 +118,8 @@ async def queue(
             )
         ).all()
     )
+    calendar = await rt.calendar.get(session)
+    today = now.astimezone(LOCAL_TZ).date()
     items = []
     for ticket, role, task_id, due_at, due_date, provisional, accept_due, open_orders in rows:
         items.append(
@@ -136,6 +139,10 @@ async def queue(
                 "provisional": provisional,
                 "overdue": due_at < now,
                 "hours_left": round((due_at - now).total_seconds() / 3600, 1),
+                # Working days still to go after today (0 on the last day): what units count in.
+                "working_days_left": calendar.working_days_between(today, due_date)
+                if due_date >= today
+                else -calendar.working_days_between(due_date, today),
                 "accept_due_at": accept_due,
                 "accepted_at": ticket.accepted_at,
                 "accept_late": accept_due is not None and ((ticket.accepted_at or now) > accept_due),

@@ -101,6 +101,8 @@ async def test_queue_lists_most_urgent_first_with_flags_and_counts(client: Async
     assert numbers.index(old) < numbers.index(fresh) < numbers.index(enterprise)
     first = q["items"][numbers.index(old)]
     assert first["overdue"] is True and first["hours_left"] < 0
+    assert first["working_days_left"] == -1  # due Sat 10-10 (make-up day); Mon 10-12 is one past
+    assert q["items"][numbers.index(fresh)]["working_days_left"] == 5  # Mon 10-12 -> due Mon 10-19
     assert q["items"][numbers.index(enterprise)]["enterprise"] is True
     assert q["counts"]["dispatched"] >= 3
     overdue = (await client.get("/api/v1/queue?overdue=true", headers=people["hrss"].headers)).json()
