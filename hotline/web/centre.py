@@ -23,8 +23,6 @@ from hotline.errors import FieldProblem, InvalidInput
 from hotline.public import KIND_LABELS
 from hotline.requestctx import RuntimeDep, SessionDep
 from hotline.runtime import Runtime
-from hotline.tickets.repository import TicketFilter
-from hotline.tickets.service import list_tickets
 from hotline.users import Actor, Role
 from hotline.web.deps import PageActor, check_csrf, render, require_page_role
 from hotline.workflow import actions, callbacks, merge, reviews, supervision
@@ -294,10 +292,19 @@ async def _replies_page(
     request: Request, session: AsyncSession, rt: Runtime, actor: Actor, status_code: int = 200, **ctx: Any
 ) -> HTMLResponse:
     page_no = _page_no(request)
-    result = await list_tickets(session, actor, TicketFilter(status="replied"), page_no, PAGE_SIZE)
+    result, replies = await reviews.replies_for_review(session, actor, page_no, PAGE_SIZE)
     pages = max(1, -(-result.total // PAGE_SIZE))
     return _page(
-        request, rt, actor, "centre_replies.html", status_code, result=result, pages=pages, kinds=KIND_LABELS, **ctx
+        request,
+        rt,
+        actor,
+        "centre_replies.html",
+        status_code,
+        result=result,
+        replies=replies,
+        pages=pages,
+        kinds=KIND_LABELS,
+        **ctx,
     )
 
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import case, func, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.models import Extension, Ticket, TicketReturn
+from hotline.models import Extension, Reply, Ticket, TicketReturn
+from hotline.tickets.repository import TicketFilter
+from hotline.tickets.schemas import TicketPage
+from hotline.tickets.service import list_tickets
 from hotline.users import Actor, Role
 
 
@@ -77,3 +81,24 @@ async def extensions(session: AsyncSession, actor: Actor, state: str | None) -> 
         }
         for e, number in rows
     ]
+
+
+async def replies_for_review(
+    session: AsyncSession, actor: Actor, page: int, page_size: int
+) -> tuple[TicketPage, dict[str, dict[str, Any]]]:
+    """Replies awaiting the centre's review, each with the unit's latest reply (text, outcome,
+    time, on time or not), so the reviewer judges the reply itself, not only the request."""
+    result = await list_tickets(session, actor, TicketFilter(status="replied"), page, page_size)
+    numbers = [t.number for t in result.items]
+    latest: dict[str, dict[str, Any]] = {}
+    if numbers:
+        rows = await session.execute(
+            select(Ticket.number, Reply.content, Reply.outcome, Reply.replied_at, Reply.on_time)
+            .join(Reply, Reply.ticket_id == Ticket.id)
+            .where(Ticket.number.in_(numbers))
+            .order_by(Ticket.number, Reply.id.desc())
+            .ext(distinct_on(Ticket.number))
+        )
+        for number, content, outcome, replied_at, on_time in rows:
+            latest[number] = {"content": content, "outcome": outcome, "replied_at": replied_at, "on_time": on_time}
+    return result, latest

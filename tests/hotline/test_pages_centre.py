@@ -260,6 +260,7 @@ async def test_a_reply_approved_through_the_page_goes_to_callback(client: AsyncC
     browser = await page_for("supervisor")
     page = await browser.get("/centre/replies")
     assert number in page.text and "投诉" in page.text and f'href="/tickets/{number}"' in page.text
+    assert GOOD_REPLY in page.text and "已解决" in page.text and "按时" in page.text  # the reply itself
     r = await browser.post(f"/centre/replies/{number}", data={"decision": "approve", "csrf": csrf_of(page.text)})
     assert r.status_code == 303
     assert (await detail(client, people["hrss"], number))["status"] == "callback_pending"
