@@ -115,6 +115,7 @@ def test_call_to_callback_to_dashboard_to_public_lookup(server: str, db_url: str
 
         def signed_in(role: str) -> Page:
             context = browser.new_context(locale="zh-CN")
+            context.set_default_timeout(60_000)  # a busy 2-core CI machine runs the server too
             page = context.new_page()
             page.goto(server + "/login")
             page.fill("input[name=username]", users[role])
@@ -142,15 +143,19 @@ def test_call_to_callback_to_dashboard_to_public_lookup(server: str, db_url: str
         expect(unit).to_have_url(server + "/unit")
         expect(unit.locator("main")).to_contain_text(number)
         unit.goto(f"{server}/unit/tickets/{number}")
-        unit.click(f"form[action='/unit/tickets/{number}/accept'] button")
+        with unit.expect_navigation():
+            unit.click(f"form[action='/unit/tickets/{number}/accept'] button")
+        unit.screenshot(path=str(ARTIFACTS / "2-unit-accepted.png"), full_page=True)
+        expect(unit.locator("main")).to_contain_text("办理中")
         unit.fill(
             f"form[action='/unit/tickets/{number}/reply'] textarea[name=content]",
             "经核实，养老金因银行账户变更退回，已重新发放，预计三个工作日内到账，已电话告知。",
         )
         unit.select_option(f"form[action='/unit/tickets/{number}/reply'] select[name=outcome]", "resolved")
-        unit.click(f"form[action='/unit/tickets/{number}/reply'] button[type=submit]")
+        with unit.expect_navigation():
+            unit.click(f"form[action='/unit/tickets/{number}/reply'] button[type=submit]")
         expect(unit.locator("main")).to_contain_text("已答复")
-        unit.screenshot(path=str(ARTIFACTS / "2-unit-replied.png"), full_page=True)
+        unit.screenshot(path=str(ARTIFACTS / "3-unit-replied.png"), full_page=True)
 
         # 3. The centre approves the reply, which puts it in the callback queue.
         centre = signed_in("centre")
@@ -172,7 +177,7 @@ def test_call_to_callback_to_dashboard_to_public_lookup(server: str, db_url: str
         centre.goto(server + "/dashboard?preset=month")
         expect(centre.locator("#trend-chart canvas")).to_have_count(1, timeout=15_000)
         expect(centre.locator("main")).to_contain_text("满意率")
-        centre.screenshot(path=str(ARTIFACTS / "3-dashboard.png"), full_page=True)
+        centre.screenshot(path=str(ARTIFACTS / "4-dashboard.png"), full_page=True)
 
         # 6. The public finds the ticket by its number and the last four digits.
         public = browser.new_context(locale="zh-CN").new_page()
@@ -182,5 +187,5 @@ def test_call_to_callback_to_dashboard_to_public_lookup(server: str, db_url: str
         public.click("button[type=submit]")
         expect(public.locator("main")).to_contain_text("已办结")
         expect(public.locator("main")).not_to_contain_text(phone)
-        public.screenshot(path=str(ARTIFACTS / "4-public-progress.png"), full_page=True)
+        public.screenshot(path=str(ARTIFACTS / "5-public-progress.png"), full_page=True)
         browser.close()
