@@ -28,5 +28,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the commit happens before the response is sent. With the default ("request")
+# FastAPI sends the response first and commits afterwards, so a client could be told 201 for a
+# ticket whose commit then fails, and a redirect could be followed before the data is visible.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

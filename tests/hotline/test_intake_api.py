@@ -285,3 +285,25 @@ async def test_a_deactivated_account_is_refused_once_its_token_cache_lapses(
     runtime.actors.forget(agent.actor.id)  # what the cache lapsing after HOTLINE_AUTH_CACHE_SECONDS does
     r = await client.get("/api/v1/tickets", headers=agent.headers)
     assert r.status_code == 401 and r.json()["error"]["code"] == "auth.inactive"
+
+
+async def test_no_acknowledgement_before_the_commit(connection, settings, rulebook, clock, login) -> None:
+    """The transaction commits before the response leaves: a commit that fails is never a 201."""
+    from httpx import ASGITransport
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from hotline.app import create_app
+
+    class CommitFails(AsyncSession):
+        async def commit(self) -> None:
+            raise RuntimeError("disk full")
+
+    agent = await login("agent")
+    failing = async_sessionmaker(
+        bind=connection, class_=CommitFails, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    app = create_app(settings, rulebook=rulebook, sessions=failing, clock=clock)
+    transport = ASGITransport(app=app, raise_app_exceptions=False)
+    async with AsyncClient(transport=transport, base_url="http://test") as c:
+        r = await c.post("/api/v1/tickets", json=call(), headers=agent.headers)
+    assert r.status_code == 500
