@@ -289,6 +289,8 @@ async def test_a_deactivated_account_is_refused_once_its_token_cache_lapses(
 
 async def test_no_acknowledgement_before_the_commit(connection, settings, rulebook, clock, login) -> None:
     """The transaction commits before the response leaves: a commit that fails is never a 201."""
+    from typing import cast
+
     from httpx import ASGITransport
     from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -302,7 +304,9 @@ async def test_no_acknowledgement_before_the_commit(connection, settings, rulebo
     failing = async_sessionmaker(
         bind=connection, class_=CommitFails, join_transaction_mode="create_savepoint", expire_on_commit=False
     )
-    app = create_app(settings, rulebook=rulebook, sessions=failing, clock=clock)
+    app = create_app(
+        settings, rulebook=rulebook, sessions=cast("async_sessionmaker[AsyncSession]", failing), clock=clock
+    )
     transport = ASGITransport(app=app, raise_app_exceptions=False)
     async with AsyncClient(transport=transport, base_url="http://test") as c:
         r = await c.post("/api/v1/tickets", json=call(), headers=agent.headers)
