@@ -147,6 +147,8 @@ async def queue(
                 "accepted_at": ticket.accepted_at,
                 "accept_late": accept_due is not None and ((ticket.accepted_at or now) > accept_due),
                 "redo_count": ticket.redo_count,
+                "reminder_count": ticket.reminder_count,
+                "overdue_marked": ticket.overdue_marked,
                 "open_supervision_orders": open_orders,
                 "return_count": ticket.return_count,
             }

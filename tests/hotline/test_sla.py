@@ -138,6 +138,9 @@ async def test_manual_reminder_counts(client: AsyncClient, login, session: Async
     number = await ticket(client, agent)
     r = await client.post(f"/api/v1/tickets/{number}/remind", json={"note": "请加快办理"}, headers=centre.headers)
     assert r.status_code == 200 and r.json()["reminder_count"] == 1
+    hrss = await login("unit_handler", unit=HRSS)
+    queue = (await client.get("/api/v1/queue", headers=hrss.headers)).json()
+    assert next(i for i in queue["items"] if i["number"] == number)["reminder_count"] == 1  # visible to the unit
     assert (await client.post(f"/api/v1/tickets/{number}/remind", json={}, headers=agent.headers)).status_code == 403
     assert (await actions(session, number))[-1] == "remind"
 
