@@ -268,6 +268,21 @@ async def _pending_return(session: AsyncSession, ticket: Ticket, states: tuple[s
     return ret
 
 
+def _deadline(ticket_id: int, unit: str, kind: str, now: datetime, due: Due, *, task_id: int | None = None) -> Deadline:
+    return Deadline(
+        ticket_id=ticket_id,
+        unit_code=unit,
+        kind=kind,
+        task_id=task_id,
+        start_at=now,
+        working_days=due.working_days,
+        due_date=due.due_date,
+        due_at=due.due_at,
+        provisional=due.provisional,
+        created_at=now,
+    )
+
+
 async def start_clock(session: AsyncSession, rt: Runtime, ticket: Ticket, unit: str, now: datetime) -> Due:
     """A fresh time limit (实施方案第11条: 5 working days for citizens, 10 for enterprises) and
     sign-for limit for ``unit`` from ``now``: after a re-dispatch, an arbitration or a redo."""
@@ -276,20 +291,9 @@ async def start_clock(session: AsyncSession, rt: Runtime, ticket: Ticket, unit: 
     fresh = cal.deadline(now, days)
     accept_days = rt.rulebook.workflow.accept_within_working_days
     accept_due = cal.deadline(now, accept_days)
-    for kind, n, due in (("reply", days, fresh), ("accept", accept_days, accept_due)):
-        session.add(
-            Deadline(
-                ticket_id=ticket.id,
-                unit_code=unit,
-                kind=kind,
-                start_at=now,
-                working_days=n,
-                due_date=due.due_date,
-                due_at=due.due_at,
-                provisional=due.provisional,
-                created_at=now,
-            )
-        )
+    session.add_all(
+        [_deadline(ticket.id, unit, "reply", now, fresh), _deadline(ticket.id, unit, "accept", now, accept_due)]
+    )
     return fresh
 
 
@@ -586,20 +590,7 @@ async def _add_task(
     session.add(task)
     session.add(TicketUnit(ticket_id=ticket.id, unit_code=unit, role=kind, assigned_at=now))
     await session.flush()
-    session.add(
-        Deadline(
-            ticket_id=ticket.id,
-            unit_code=unit,
-            kind="task",
-            task_id=task.id,
-            start_at=now,
-            working_days=due.working_days,
-            due_date=due.due_date,
-            due_at=due.due_at,
-            provisional=due.provisional,
-            created_at=now,
-        )
-    )
+    session.add(_deadline(ticket.id, unit, "task", now, due, task_id=task.id))
     return task
 
 

@@ -353,18 +353,7 @@ async def record_callback(
                 session, ticket, actor, now, "unsatisfied", f"重办{ticket.redo_count}轮后诉求人仍不满意，办结并督办"
             )
     await session.flush()
-    return CallbackOut(
-        number=ticket.number,
-        status=ticket.status,
-        callback_id=callback.id,
-        callback_state=callback.state,
-        attempts=callback.attempts,
-        attempt_days=list(callback.attempt_days),
-        final_outcome=ticket.final_outcome,
-        redo_count=ticket.redo_count,
-        due_at=out_due,
-        supervision_id=order_id,
-    )
+    return _callback_out(ticket, callback, due_at=out_due, supervision_id=order_id)
 
 
 async def _record_sampled(
@@ -423,16 +412,7 @@ async def _record_sampled(
             {**base, "satisfaction": data.satisfaction, "resolution": data.resolution, "reasonable": reasonable},
         )
     await session.flush()
-    return CallbackOut(
-        number=ticket.number,
-        status=ticket.status,
-        callback_id=callback.id,
-        callback_state=callback.state,
-        attempts=callback.attempts,
-        attempt_days=list(callback.attempt_days),
-        final_outcome=ticket.final_outcome,
-        redo_count=ticket.redo_count,
-    )
+    return _callback_out(ticket, callback)
 
 
 def _timeline(
@@ -609,6 +589,20 @@ async def _supervise(session: AsyncSession, rt: Runtime, ticket: Ticket, actor: 
     content = f"重办{ticket.redo_count}轮后诉求人仍不满意"
     order = await open_order(session, ticket, actor, unit, "poor_quality", "办理质量不高", content, reply_by, now)
     return order.id
+
+
+def _callback_out(ticket: Ticket, callback: Callback, **extra: Any) -> CallbackOut:
+    return CallbackOut(
+        number=ticket.number,
+        status=ticket.status,
+        callback_id=callback.id,
+        callback_state=callback.state,
+        attempts=callback.attempts,
+        attempt_days=list(callback.attempt_days),
+        final_outcome=ticket.final_outcome,
+        redo_count=ticket.redo_count,
+        **extra,
+    )
 
 
 # ---------------------------------------------------------------- SQL
