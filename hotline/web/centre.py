@@ -9,6 +9,7 @@ fixed result code; the pages never echo free text from the query string.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
@@ -145,6 +146,31 @@ def _invalid(exc: InvalidInput, number: str | None = None) -> dict[str, Any]:
 # ---------------------------------------------------------------- overview
 
 
+async def _decide(
+    request: Request,
+    session: AsyncSession,
+    rt: Runtime,
+    actor: Actor,
+    csrf: str,
+    roles: Iterable[Role],
+    act: Callable[[], Awaitable[str]],
+    page: Callable[..., Awaitable[HTMLResponse]],
+    back: str,
+    number: str,
+) -> Response:
+    """Every centre decision: CSRF, role, then the service call inside a savepoint (an InvalidInput
+    raised after a partial write leaves nothing behind); errors re-render the list with the
+    messages (422), success redirects back with a fixed result code."""
+    check_csrf(request, rt.settings.secret_key, csrf)
+    require_page_role(actor, *roles)
+    try:
+        async with session.begin_nested():
+            result = await act()
+    except InvalidInput as exc:
+        return await page(request, session, rt, actor, 422, **_invalid(exc, number))
+    return _done(back, result, number)
+
+
 @router.get("", response_class=HTMLResponse)
 async def overview(request: Request, rt: RuntimeDep, actor: PageActor) -> Response:
     require_page_role(actor, *ARBITRATION_READERS)
@@ -182,15 +208,12 @@ async def returns_decide(
     note: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    check_csrf(request, rt.settings.secret_key, csrf)
-    require_page_role(actor, *REVIEWERS)
-    try:
-        async with session.begin_nested():
-            chosen = _decision(decision, ("approve", "reject", "arbitrate"))
-            await actions.decide_return(session, rt, actor, number, chosen, new_unit or None, note.strip())
-    except InvalidInput as exc:
-        return await _returns_page(request, session, rt, actor, 422, **_invalid(exc, number))
-    return _done("/centre/returns", RETURN_RESULTS[chosen], number)
+    async def act() -> str:
+        chosen = _decision(decision, ("approve", "reject", "arbitrate"))
+        await actions.decide_return(session, rt, actor, number, chosen, new_unit or None, note.strip())
+        return RETURN_RESULTS[chosen]
+
+    return await _decide(request, session, rt, actor, csrf, REVIEWERS, act, _returns_page, "/centre/returns", number)
 
 
 # ---------------------------------------------------------------- 裁定 arbitration
@@ -232,14 +255,13 @@ async def arbitration_decide(
     note: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    check_csrf(request, rt.settings.secret_key, csrf)
-    require_page_role(actor, *ARBITRATORS)
-    try:
-        async with session.begin_nested():
-            await actions.arbitrate(session, rt, actor, number, unit, note.strip())
-    except InvalidInput as exc:
-        return await _arbitration_page(request, session, rt, actor, 422, **_invalid(exc, number))
-    return _done("/centre/arbitration", "arbitrated", number)
+    async def act() -> str:
+        await actions.arbitrate(session, rt, actor, number, unit, note.strip())
+        return "arbitrated"
+
+    return await _decide(
+        request, session, rt, actor, csrf, ARBITRATORS, act, _arbitration_page, "/centre/arbitration", number
+    )
 
 
 # ---------------------------------------------------------------- 延期审核 extensions
@@ -269,15 +291,14 @@ async def extensions_decide(
     note: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    check_csrf(request, rt.settings.secret_key, csrf)
-    require_page_role(actor, *REVIEWERS)
-    try:
-        async with session.begin_nested():
-            approve = _decision(decision, ("approve", "reject")) == "approve"
-            await actions.decide_extension(session, rt, actor, number, approve, note.strip())
-    except InvalidInput as exc:
-        return await _extensions_page(request, session, rt, actor, 422, **_invalid(exc, number))
-    return _done("/centre/extensions", "extension_approved" if approve else "extension_rejected", number)
+    async def act() -> str:
+        approve = _decision(decision, ("approve", "reject")) == "approve"
+        await actions.decide_extension(session, rt, actor, number, approve, note.strip())
+        return "extension_approved" if approve else "extension_rejected"
+
+    return await _decide(
+        request, session, rt, actor, csrf, REVIEWERS, act, _extensions_page, "/centre/extensions", number
+    )
 
 
 # ---------------------------------------------------------------- 答复审核 replies
@@ -325,18 +346,15 @@ async def replies_decide(
     note: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    check_csrf(request, rt.settings.secret_key, csrf)
-    require_page_role(actor, *REVIEWERS)
-    try:
-        async with session.begin_nested():
-            approve = _decision(decision, ("approve", "reject")) == "approve"
-            if not approve and not note.strip():
-                raise InvalidInput.one("note", "reply_review.note_required", "退回答复须写明不合格的理由")
-            data = _model(callbacks.ReplyDecisionIn, approve=approve, note=note)
-            await callbacks.decide_reply(session, rt, actor, number, data)
-    except InvalidInput as exc:
-        return await _replies_page(request, session, rt, actor, 422, **_invalid(exc, number))
-    return _done("/centre/replies", "reply_approved" if approve else "reply_rejected", number)
+    async def act() -> str:
+        approve = _decision(decision, ("approve", "reject")) == "approve"
+        if not approve and not note.strip():
+            raise InvalidInput.one("note", "reply_review.note_required", "退回答复须写明不合格的理由")
+        data = _model(callbacks.ReplyDecisionIn, approve=approve, note=note)
+        await callbacks.decide_reply(session, rt, actor, number, data)
+        return "reply_approved" if approve else "reply_rejected"
+
+    return await _decide(request, session, rt, actor, csrf, REVIEWERS, act, _replies_page, "/centre/replies", number)
 
 
 # ---------------------------------------------------------------- 并单 merge
