@@ -170,6 +170,10 @@ class Report:
     period: Period
     overall: dict[str, int]
     groups: dict[str, list[Group]]
+    as_of: datetime
+    """The instant the figures describe (the rollup's last refresh, or now for the base tables)."""
+    source: str
+    """``rollup`` or ``base``."""
 
 
 def _merge(*parts: dict[str, dict[repo.Key, dict[str, int]]]) -> dict[str, dict[repo.Key, dict[str, int]]]:
@@ -217,17 +221,41 @@ class Labels:
         return str(value)
 
 
+Source = Literal["auto", "rollup", "base"]
+
+
 async def report(
-    session: AsyncSession, rt: Runtime, period: Period, dims: Sequence[str], *, now: datetime, unit: str | None = None
+    session: AsyncSession,
+    rt: Runtime,
+    period: Period,
+    dims: Sequence[str],
+    *,
+    now: datetime,
+    unit: str | None = None,
+    source: Source = "auto",
 ) -> Report:
-    """Counts for every KPI, overall and broken down by each of ``dims`` (see kpi_repository)."""
-    w = repo.Window(period.start_at, period.end_at, now, unit)
+    """Counts for every KPI, overall and broken down by each of ``dims``.
+
+    ``auto`` sums the daily rollup (``kpi_daily``, figures as of its last refresh) once it has been
+    built, and reads the base tables before that; ``base`` always reads the base tables (exact as of
+    ``now``: the reference the rollup is tested against); ``rollup`` insists on the rollup.
+    """
     dims = [d for d in dims if d != "none"]
-    merged = _merge(
-        await repo.ticket_counts(session, w, dims),
-        await repo.deadline_counts(session, w, dims),
-        await repo.return_counts(session, w, dims),
-    )
+    state = None if source == "base" else await repo.rollup_state(session)
+    if state is not None:
+        merged = await repo.rollup_counts(session, period.start, period.end, unit or "", dims)
+        as_of = state.refreshed_at
+    elif source == "rollup":
+        raise InvalidInput.one("source", "kpi.rollup_missing", "统计汇总尚未生成，请稍后再试")
+    else:
+        w = repo.Window(period.start_at, period.end_at, now, unit)
+        sets = repo.dimension_sets(dims)
+        merged = _merge(
+            repo.by_dimension(await repo.ticket_counts(session, w, sets)),
+            repo.by_dimension(await repo.deadline_counts(session, w, sets)),
+            repo.by_dimension(await repo.return_counts(session, w, sets)),
+        )
+        as_of = now
     labels = Labels(rt)
     groups: dict[str, list[Group]] = {}
     for dim in dims:
@@ -238,7 +266,7 @@ async def report(
         ]
         groups[dim].sort(key=lambda g: (-g.counts.get("intake", 0), g.key or ""))
     overall = merged.get("", {}).get((), {})
-    return Report(period, overall, groups)
+    return Report(period, overall, groups, as_of, "base" if state is None else "rollup")
 
 
 def ranking(groups: Sequence[Group], min_sample: int) -> tuple[list[Group], list[Group]]:
@@ -304,6 +332,8 @@ async def api_view(
             "min_sample": min_sample,
             "unit": unit,
         },
+        "as_of": rep.as_of.isoformat(),
+        "source": rep.source,
         "overall": figures(rep.overall),
         "groups": [{"key": g.key, "label": g.label, "kpis": g.kpis} for g in groups],
         "ranking": [_rank_row(i + 1, g) for i, g in enumerate(ranked)],
@@ -381,6 +411,7 @@ class Dashboard:
     tables: dict[str, Table]
     trend: dict[str, list[Any]]
     min_sample: int
+    as_of: datetime
 
 
 def pct(value: float | None) -> str:
@@ -468,7 +499,7 @@ async def dashboard(session: AsyncSession, rt: Runtime, period: Period, min_samp
             for d, n, f in zip(days, intake, on_time, strict=True)
         ],
     )
-    return Dashboard(period, [(c, overall[c]) for c in CARDS], tables, trend, min_sample)
+    return Dashboard(period, [(c, overall[c]) for c in CARDS], tables, trend, min_sample, rep.as_of)
 
 
 # ---------------------------------------------------------------- export

@@ -177,7 +177,7 @@ class Deadline(Base):
     __table_args__ = (
         CheckConstraint("state IN ('running','met','cancelled')", name="state"),
         Index("ix_deadlines_running_due", "due_at", postgresql_where=text("state = 'running'")),
-        Index("ix_deadlines_kind_due", "kind", "due_at"),
+        Index("ix_deadlines_kind_due_date", "kind", "due_date"),
         Index(
             "ix_deadlines_unplanned",
             "id",
@@ -483,3 +483,98 @@ class Notification(Base):
     next_attempt_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str] = mapped_column(Text, server_default="")
+
+
+KPI_MEASURES: tuple[str, ...] = (
+    # tickets received on the day (kpi_repository.ticket_counts)
+    "intake",
+    "merged",
+    "repeat",
+    "accepted_intake",
+    "direct",
+    "dispatched",
+    "reminded",
+    "redone",
+    "returned",
+    "overdue",
+    "accepted",
+    "accepted_on_time",
+    "evaluated",
+    "satisfied",
+    "resolved",
+    "partly_resolved",
+    "unreachable",
+    # reply deadlines due on the day (deadline_counts)
+    "due",
+    "replied_on_time",
+    # returns requested on the day (return_counts)
+    "returns",
+    "decided_returns",
+    "improper_returns",
+)
+"""The counts every KPI is computed from (docs/kpi.md); one column each in ``kpi_daily``."""
+
+
+class KpiDaily(Base):
+    """统计日汇总: the KPI counts of one local day, per breakdown key, rebuilt by the KPI refresh.
+
+    ``scope`` is ``''`` for the whole city or a handling unit's code (that unit's own figures);
+    ``dim`` is ``''`` (the day's total) or a breakdown (unit, district, kind, ...); ``key1``/``key2``
+    its value (``key2``: the town of a ``place``). Rows are recomputed from the base tables for a
+    whole day at a time (hotline.kpi_rollup), never incremented.
+    """
+
+    __tablename__ = "kpi_daily"
+    __table_args__ = (Index("ix_kpi_daily_scope_dim_day", "scope", "dim", "day"), Index("ix_kpi_daily_day", "day"))
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    scope: Mapped[str] = mapped_column(String(32))
+    dim: Mapped[str] = mapped_column(String(16))
+    key1: Mapped[str | None] = mapped_column(String(64))
+    key2: Mapped[str | None] = mapped_column(String(64))
+    intake: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    merged: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    repeat: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    accepted_intake: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    direct: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    dispatched: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    reminded: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    redone: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    returned: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    overdue: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    accepted: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    accepted_on_time: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    evaluated: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    satisfied: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    resolved: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    partly_resolved: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    unreachable: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    due: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    replied_on_time: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    returns: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    decided_returns: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    improper_returns: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+
+class KpiDirtyDay(Base):
+    """A local day whose KPI counts changed since the last refresh (written by triggers, migration 0005).
+
+    Append-only, so a mark written by a transaction still open when the refresh runs survives it.
+    """
+
+    __tablename__ = "kpi_dirty_days"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+
+
+class KpiRollupState(Base):
+    """The one row saying up to when ``kpi_daily`` is current (``refreshed_at``: figures as of)."""
+
+    __tablename__ = "kpi_rollup_state"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    refreshed_at: Mapped[datetime]
+    built_at: Mapped[datetime]

@@ -1,4 +1,4 @@
-"""The periodic work of the service — SLA sweep and notification delivery — as plain services.
+"""The periodic work of the service — SLA sweep, notification delivery, KPI rollup refresh — as plain services.
 
 In production Celery beat schedules them (``workers``); in the embedded default (no Redis) the
 very same functions run from :func:`run_forever`, started by the app's lifespan. Several
@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hotline import sla
+from hotline import kpi_rollup, sla
 from hotline.db import unit_of_work
 from hotline.notifications import deliver_due, sender_from_settings, stale_sending
 from hotline.runtime import Runtime
@@ -38,6 +38,9 @@ async def tick(sessions: async_sessionmaker[AsyncSession], rt: Runtime) -> dict[
     # A send interrupted by a crash is never repeated (at most once); after an hour it is marked
     # failed for an operator to check.
     interrupted = await stale_sending(sessions, now - timedelta(hours=1))
+    # Last: the KPI rollup then includes what this round changed (overdue marks, reminders).
+    async with unit_of_work(sessions) as session:
+        rollup = await kpi_rollup.refresh(session, now)
     return {
         "planned": report.planned,
         "acted": report.acted,
@@ -46,6 +49,7 @@ async def tick(sessions: async_sessionmaker[AsyncSession], rt: Runtime) -> dict[
         "sent": delivered.sent,
         "failed": delivered.failed,
         "interrupted": interrupted,
+        "kpi_days": rollup.days,
     }
 
 

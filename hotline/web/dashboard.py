@@ -7,15 +7,16 @@ from datetime import date
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from hotline import kpi
+from dispatcher.calendar import LOCAL_TZ
+from hotline import kpi, kpi_rollup
 from hotline.errors import DomainError
 from hotline.requestctx import RuntimeDep, SessionDep
 from hotline.runtime import Runtime
 from hotline.users import Role
-from hotline.web.deps import PageActor, render, require_page_role
+from hotline.web.deps import PageActor, check_csrf, render, require_page_role
 
 router = APIRouter(include_in_schema=False)
 
@@ -84,7 +85,30 @@ async def dashboard_page(
         query=query,
         pct=kpi.pct,
         kpis=kpi.KPI_BY_CODE,
+        refreshed=request.query_params.get("refreshed"),
+        as_of=data.as_of.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S"),
     )
+
+
+@router.post("/dashboard/refresh")
+async def refresh_figures(
+    request: Request,
+    session: SessionDep,
+    rt: RuntimeDep,
+    actor: PageActor,
+    csrf: Annotated[str, Form()] = "",
+    start: Annotated[str, Form(alias="from")] = "",
+    end: Annotated[str, Form(alias="to")] = "",
+    min_sample: Annotated[int, Form()] = kpi.MIN_SAMPLE,
+) -> Response:
+    """立即刷新: recompute the rollup now (the scheduler does it every tick) and show the same period."""
+    check_csrf(request, rt.settings.secret_key, csrf)
+    require_page_role(actor, Role.SUPERVISOR, Role.ADMIN)
+    chosen = _period(rt, "custom", None, start or None, end or None)
+    result = await kpi_rollup.refresh(session, rt.clock())
+    done = "ok" if result.refreshed else "busy"
+    query = f"from={chosen.start.isoformat()}&to={chosen.end.isoformat()}&min_sample={_min_sample(min_sample)}"
+    return RedirectResponse(f"/dashboard?{query}&refreshed={done}", status_code=303)
 
 
 async def _table(

@@ -65,6 +65,8 @@ async def forget(db_url: str) -> None:
         await conn.execute(
             text("DELETE FROM tickets WHERE created_by IN (SELECT id FROM users WHERE username LIKE 'b-%')")
         )
+        for table in ("kpi_rollup_state", "kpi_daily", "kpi_dirty_days"):  # refreshed from the dashboard
+            await conn.execute(text(f"DELETE FROM {table}"))
     await engine.dispose()
 
 
@@ -173,10 +175,16 @@ def test_call_to_callback_to_dashboard_to_public_lookup(server: str, db_url: str
         agent.goto(f"{server}/tickets/{number}")
         expect(agent.locator("main")).to_contain_text("已办结")
 
-        # 5. The supervisor dashboard shows the change and its chart draws.
-        centre.goto(server + "/dashboard?preset=month")
+        # 5. The supervisor refreshes the figures; the dashboard shows the callback and its chart draws.
+        centre.goto(server + "/dashboard?period=month")
+        with centre.expect_navigation():
+            centre.click("form[action='/dashboard/refresh'] button")
+        expect(centre.locator("#as-of")).to_contain_text("已刷新")
+        satisfaction = centre.locator("[data-kpi=satisfaction_rate]")
+        expect(satisfaction).to_contain_text("100.0%")
+        expect(satisfaction).to_contain_text("样本：1 / 1")
+        expect(centre.locator("[data-kpi=intake]")).to_contain_text("样本：1 件")
         expect(centre.locator("#trend-chart canvas")).to_have_count(1, timeout=15_000)
-        expect(centre.locator("main")).to_contain_text("满意率")
         centre.screenshot(path=str(ARTIFACTS / "4-dashboard.png"), full_page=True)
 
         # 6. The public finds the ticket by its number and the last four digits.

@@ -2,17 +2,23 @@
 
 The clock starts on Monday 2026-09-28 10:00 (Shanghai); reply limits of 12333 / 12329 complaints
 are 5 working days, due at 24:00 on the make-up Saturday 10-10 (National Day holidays 10-01..07).
+
+Every scenario test runs twice: on the base tables (no rollup yet) and on the daily rollup, refreshed
+at each step of the scenario as the scheduler would (so later steps must mark the earlier days they
+change), and the same hand-computed figures must come out.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy import text
 
-from hotline import sla
+from hotline import kpi_rollup, sla
+from hotline.db import unit_of_work
 
 HRSS = "city.human_resources"
 FUND = "city.housing_fund"
@@ -56,10 +62,26 @@ async def kpi(client: AsyncClient, who: Any, query: str) -> Any:
     return await client.get(f"/api/v1/kpi?{query}", headers=who.headers)
 
 
+async def refresh(sessions: Any, now: datetime) -> kpi_rollup.RefreshReport:
+    async with unit_of_work(sessions) as s:
+        return await kpi_rollup.refresh(s, now)
+
+
+@pytest.fixture(params=["base", "rollup"])
+def source(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-async def scenario(client: AsyncClient, people, clock) -> dict[str, str]:
+async def scenario(client: AsyncClient, people, clock, sessions, source: str) -> dict[str, str]:
     """Nine tickets received on Monday 09-28, handled through the workflow API up to 10-15."""
     p = people
+
+    async def move(to: datetime) -> None:
+        if source == "rollup":  # the scheduler's tick before time moves on
+            assert (await refresh(sessions, clock.now)).refreshed
+        clock.now = to
+
     n = {k: await new_ticket(client, p["agent"]) for k in ("t1", "t2", "t3", "t4", "t6", "t7", "t9")}
     n["direct"] = await new_ticket(
         client,
@@ -73,7 +95,7 @@ async def scenario(client: AsyncClient, people, clock) -> dict[str, str]:
     for k in ("t1", "t2", "t3"):
         await post(client, p["hrss"], f"/api/v1/tickets/{n[k]}/accept")
     await post(client, p["fund"], f"/api/v1/tickets/{n['f1']}/accept")
-    clock.now = at(28, 9, 11)
+    await move(at(28, 9, 11))
     await post(client, p["fund"], f"/api/v1/tickets/{n['f1']}/reply", {"content": GOOD_REPLY, "outcome": "resolved"})
     await post(
         client,
@@ -87,20 +109,20 @@ async def scenario(client: AsyncClient, people, clock) -> dict[str, str]:
     await post(client, p["hrss"], f"/api/v1/tickets/{n['t2']}/extension", {"working_days": 3, "reason": "需现场核查"})
     await post(client, p["centre"], f"/api/v1/tickets/{n['t2']}/extension/decision", {"approve": True})
 
-    clock.now = at(30, 9)  # the sign-for limit ended at 24:00 on 09-29
+    await move(at(30, 9))  # the sign-for limit ended at 24:00 on 09-29
     await post(client, p["hrss"], f"/api/v1/tickets/{n['t4']}/accept")
 
-    clock.now = at(9)
+    await move(at(9))
     for k in ("t1", "t4"):
         await post(client, p["hrss"], f"/api/v1/tickets/{n[k]}/reply", {"content": GOOD_REPLY, "outcome": "resolved"})
         await post(client, p["centre"], f"/api/v1/tickets/{n[k]}/reply/decision", {"approve": True})
     ok = {"reached": True, "satisfaction": "satisfied", "resolution": "resolved"}
     await post(client, p["agent"], f"/api/v1/tickets/{n['t1']}/callback", ok)
     await post(client, p["agent"], f"/api/v1/tickets/{n['t4']}/callback", {"reached": False})
-    clock.now = at(10)
+    await move(at(10))
     await post(client, p["agent"], f"/api/v1/tickets/{n['t4']}/callback", {"reached": False})
 
-    clock.now = at(12)  # t2 within its extended limit (24:00 on 10-14), t3 two days late
+    await move(at(12))  # t2 within its extended limit (24:00 on 10-14), t3 two days late
     for k in ("t2", "t3"):
         await post(client, p["hrss"], f"/api/v1/tickets/{n[k]}/reply", {"content": GOOD_REPLY, "outcome": "resolved"})
         await post(client, p["centre"], f"/api/v1/tickets/{n[k]}/reply/decision", {"approve": True})
@@ -111,7 +133,9 @@ async def scenario(client: AsyncClient, people, clock) -> dict[str, str]:
     unreachable = await post(client, p["agent"], f"/api/v1/tickets/{n['t4']}/callback", {"reached": False})
     assert unreachable["final_outcome"] == "unreachable"
 
-    clock.now = at(15)
+    await move(at(15))
+    if source == "rollup":
+        assert (await refresh(sessions, clock.now)).refreshed
     return n
 
 
@@ -119,10 +143,14 @@ def rate(fig: dict[str, Any]) -> tuple[Any, Any]:
     return fig["numerator"], fig["denominator"]
 
 
-async def test_every_kpi_matches_the_hand_computed_figures(client: AsyncClient, people, scenario) -> None:
+async def test_every_kpi_matches_the_hand_computed_figures(
+    client: AsyncClient, people, scenario, source: str, clock
+) -> None:
     r = await kpi(client, people["centre"], f"{PERIOD}&group_by=none")
     assert r.status_code == 200, r.text
     body = r.json()
+    assert body["source"] == source
+    assert datetime.fromisoformat(body["as_of"]) == clock.now  # the rollup was refreshed at 10-15 10:00
     assert body["period"] == {
         "from": "2026-09-28",
         "to": "2026-10-31",
@@ -216,5 +244,106 @@ async def test_overdue_count_follows_the_sweeps_mark(client: AsyncClient, people
     clock.now = at(12)
     await sla.sweep(sessions, runtime, clock.now)
     body = (await kpi(client, people["centre"], f"{PERIOD}&group_by=none")).json()
+    assert body["overall"]["overdue"]["value"] == 1
+    assert rate(body["overall"]["on_time_rate"]) == (0, 1)
+
+
+# ---------------------------------------------------------------- the daily rollup
+
+
+@pytest.mark.parametrize("source", ["rollup"])
+async def test_the_rollup_gives_the_base_tables_figures_for_every_breakdown_and_scope(
+    scenario, sessions, runtime, clock
+) -> None:
+    from hotline import kpi
+
+    periods = [
+        kpi.Period(date(2026, 9, 28), date(2026, 10, 31)),
+        kpi.Period(date(2026, 9, 28), date(2026, 9, 28)),
+        kpi.Period(date(2026, 10, 1), date(2026, 10, 15)),
+        kpi.Period(date(2026, 10, 10), date(2026, 10, 14)),
+    ]
+    async with sessions() as s:
+        for period in periods:
+            for unit in (None, HRSS, FUND):
+                base = await kpi.report(s, runtime, period, kpi.BREAKDOWNS, now=clock.now, unit=unit, source="base")
+                rolled = await kpi.report(s, runtime, period, kpi.BREAKDOWNS, now=clock.now, unit=unit, source="rollup")
+                assert rolled.source == "rollup" and base.source == "base"
+                assert kpi.figures(rolled.overall) == kpi.figures(base.overall), (period, unit)
+                for dim in kpi.BREAKDOWNS:
+                    got = {g.key: (g.label, g.kpis) for g in rolled.groups[dim]}
+                    want = {g.key: (g.label, g.kpis) for g in base.groups[dim]}
+                    assert got == want, (period, unit, dim)
+        whole = await kpi.report(s, runtime, periods[0], ["unit"], now=clock.now, source="rollup")
+        assert whole.overall["intake"] == 9 and len(whole.groups["unit"]) == 3  # hrss, fund, no unit
+
+
+async def dirty_days(sessions: Any) -> list[date]:
+    async with sessions() as s:
+        rows = await s.execute(text("SELECT day FROM kpi_dirty_days ORDER BY id"))
+        return [r[0] for r in rows]
+
+
+async def test_intake_marks_nothing_and_later_changes_mark_the_days_they_change(
+    client: AsyncClient, people, clock, sessions
+) -> None:
+    """Triggers of migration 0005: nothing on INSERT (intake untouched), the old and new day on UPDATE."""
+    before = len(await dirty_days(sessions))
+    number = await new_ticket(client, people["agent"])
+    assert len(await dirty_days(sessions)) == before  # intake is not slowed by the rollup
+    await post(client, people["hrss"], f"/api/v1/tickets/{number}/accept")
+    marks = (await dirty_days(sessions))[before:]
+    assert set(marks) == {date(2026, 9, 28)}  # the intake day (签收及时率 counts there)
+    await post(
+        client, people["hrss"], f"/api/v1/tickets/{number}/extension", {"working_days": 3, "reason": "需现场核查"}
+    )
+    before = len(await dirty_days(sessions))
+    await post(client, people["centre"], f"/api/v1/tickets/{number}/extension/decision", {"approve": True})
+    # the reply limit moved from 10-10 to 10-14: both days' 及时办结率 samples change
+    assert {date(2026, 10, 10), date(2026, 10, 14)} <= set((await dirty_days(sessions))[before:])
+
+
+async def test_figures_are_as_of_the_last_refresh_until_the_next(client: AsyncClient, people, clock, sessions) -> None:
+    assert (await refresh(sessions, clock.now)).rebuilt  # the first refresh builds everything
+    await new_ticket(client, people["agent"])
+    stale = (await kpi(client, people["centre"], f"{PERIOD}&group_by=none")).json()
+    assert stale["source"] == "rollup" and stale["overall"]["intake"]["value"] == 0
+    clock.now = at(28, 9, 11)
+    report = await refresh(sessions, clock.now)
+    assert report.refreshed and not report.rebuilt and report.days == 1  # only today: nothing marked
+    fresh = (await kpi(client, people["centre"], f"{PERIOD}&group_by=none")).json()
+    assert fresh["overall"]["intake"]["value"] == 1 and fresh["as_of"] == clock.now.isoformat()
+
+
+async def test_a_refresh_waits_for_nobody_while_another_runs(db_url: str, clock) -> None:
+    """Two schedulers (API process and Celery beat) tick at once: the second returns at once."""
+    from hotline.db import make_engine, make_sessionmaker
+    from hotline.kpi_repository import ROLLUP_LOCK
+
+    engine = make_engine(db_url)
+    try:
+        async with engine.connect() as holder:
+            await holder.begin()
+            await holder.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ROLLUP_LOCK})
+            async with make_sessionmaker(engine)() as s:
+                report = await kpi_rollup.refresh(s, clock.now)
+                await s.rollback()
+            assert not report.refreshed
+            await holder.rollback()
+    finally:
+        await engine.dispose()
+
+
+async def test_the_overdue_count_reaches_the_rollup_after_the_sweep(
+    client: AsyncClient, people, clock, sessions, runtime
+) -> None:
+    await refresh(sessions, clock.now)
+    number = await new_ticket(client, people["agent"])
+    await post(client, people["hrss"], f"/api/v1/tickets/{number}/accept")
+    clock.now = at(12)
+    await sla.sweep(sessions, runtime, clock.now)  # marks the ticket 超期 on 10-12: an UPDATE of a 09-28 ticket
+    assert (await refresh(sessions, clock.now)).refreshed
+    body = (await kpi(client, people["centre"], f"{PERIOD}&group_by=none")).json()
+    assert body["source"] == "rollup"
     assert body["overall"]["overdue"]["value"] == 1
     assert rate(body["overall"]["on_time_rate"]) == (0, 1)

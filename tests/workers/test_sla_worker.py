@@ -71,6 +71,9 @@ async def forget(db_url: str, numbers: list[str]) -> None:
     engine = make_engine(db_url)
     async with engine.begin() as conn:
         await conn.execute(text("DELETE FROM tickets WHERE number = ANY(:n)"), {"n": numbers})
+        # the sweeps' ticks also refreshed the KPI rollup for real: leave it unbuilt as found
+        for table in ("kpi_rollup_state", "kpi_daily", "kpi_dirty_days"):
+            await conn.execute(text(f"DELETE FROM {table}"))
     await engine.dispose()
 
 
