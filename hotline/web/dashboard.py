@@ -51,6 +51,14 @@ def _period(rt: Runtime, period: str, anchor: str | None, start: str | None, end
     return kpi.preset_period(period, _date(anchor, "日期") or today)
 
 
+def _every(rt: Runtime) -> str:
+    """How often the scheduler refreshes the rollup (its tick: the SLA sweep interval)."""
+    seconds = rt.settings.sweep_seconds or rt.rulebook.workflow.sla.sweep_interval_seconds
+    if seconds % 60 == 0:
+        return "每分钟" if seconds == 60 else f"每{int(seconds // 60)}分钟"
+    return f"每{seconds:g}秒"
+
+
 def _min_sample(value: int) -> int:
     if value < 1:
         raise BadQuery("最小样本量至少为1")
@@ -87,6 +95,7 @@ async def dashboard_page(
         kpis=kpi.KPI_BY_CODE,
         refreshed=request.query_params.get("refreshed"),
         as_of=data.as_of.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S"),
+        every=_every(rt),
     )
 
 
