@@ -38,9 +38,6 @@ async def tick(sessions: async_sessionmaker[AsyncSession], rt: Runtime) -> dict[
     # A send interrupted by a crash is never repeated (at most once); after an hour it is marked
     # failed for an operator to check.
     interrupted = await stale_sending(sessions, now - timedelta(hours=1))
-    # Last: the KPI rollup then includes what this round changed (overdue marks, reminders).
-    async with unit_of_work(sessions) as session:
-        rollup = await kpi_rollup.refresh(session, now)
     return {
         "planned": report.planned,
         "acted": report.acted,
@@ -49,8 +46,15 @@ async def tick(sessions: async_sessionmaker[AsyncSession], rt: Runtime) -> dict[
         "sent": delivered.sent,
         "failed": delivered.failed,
         "interrupted": interrupted,
-        "kpi_days": rollup.days,
     }
+
+
+async def refresh_kpi(sessions: async_sessionmaker[AsyncSession], rt: Runtime) -> dict[str, Any]:
+    """Bring the KPI rollup up to date (hotline.kpi_rollup); a separate task, so that a long first
+    build after an upgrade never holds up the SLA sweep."""
+    async with unit_of_work(sessions) as session:
+        report = await kpi_rollup.refresh(session, rt.clock())
+    return {"refreshed": report.refreshed, "days": report.days, "rows": report.rows, "rebuilt": report.rebuilt}
 
 
 async def run_forever(sessions: async_sessionmaker[AsyncSession], rt: Runtime) -> None:
@@ -60,4 +64,8 @@ async def run_forever(sessions: async_sessionmaker[AsyncSession], rt: Runtime) -
             await tick(sessions, rt)
         except Exception:  # a failed round is retried at the next tick; the rows stay due
             log.exception("scheduled sweep failed")
+        try:  # after the sweep, so the figures include this round's overdue marks and reminders
+            await refresh_kpi(sessions, rt)
+        except Exception:  # the marks stay; the next tick recomputes their days
+            log.exception("KPI rollup refresh failed")
         await asyncio.sleep(interval)

@@ -14,7 +14,7 @@ from celery.signals import worker_process_init, worker_process_shutdown
 from hotline.settings import get_settings
 from routing_rules.loader import load_rulebook
 from workers import runtime
-from workers.tasks import TASK_SWEEP, sla_sweep
+from workers.tasks import TASK_KPI_REFRESH, TASK_SWEEP, kpi_refresh, sla_sweep
 
 TASK_HEALTH = "health.check"
 
@@ -23,6 +23,7 @@ def make_celery(broker_url: str | None = None, sweep_seconds: float | None = Non
     settings = get_settings()
     interval = load_rulebook(settings.rulebook_dir).workflow.sla.sweep_interval_seconds
     url = broker_url or settings.redis_url or "redis://127.0.0.1:6379/0"
+    every = float(sweep_seconds or settings.sweep_seconds or interval)
     celery = Celery("hotline", broker=url, backend=url)
     celery.conf.update(
         task_acks_late=True,
@@ -36,11 +37,14 @@ def make_celery(broker_url: str | None = None, sweep_seconds: float | None = Non
         result_expires=3600,
         broker_connection_retry_on_startup=True,
         beat_schedule={
-            "sla-sweep": {"task": TASK_SWEEP, "schedule": float(sweep_seconds or settings.sweep_seconds or interval)},
+            "sla-sweep": {"task": TASK_SWEEP, "schedule": every},
+            # the same period, so that the dashboard's "数据更新于" lags by about one tick
+            "kpi-refresh": {"task": TASK_KPI_REFRESH, "schedule": every},
         },
     )
     celery.task(name=TASK_HEALTH)(health_check)
     celery.task(name=TASK_SWEEP, acks_late=True)(sla_sweep)
+    celery.task(name=TASK_KPI_REFRESH, acks_late=True)(kpi_refresh)
     return celery
 
 

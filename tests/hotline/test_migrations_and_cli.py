@@ -124,3 +124,27 @@ def test_placeholder_secret_is_refused_with_an_external_database(db_url: str) ->
         check=False,
     )
     assert result.returncode == 2 and "HOTLINE_SECRET_KEY" in result.stderr
+
+
+def test_kpi_refresh_from_the_command_line(db_url: str) -> None:
+    import asyncio
+
+    from sqlalchemy import text
+
+    from hotline.db import make_engine
+
+    async def reset() -> None:  # the command commits for real: leave the rollup unbuilt as found
+        engine = make_engine(db_url)
+        async with engine.begin() as conn:
+            for table in ("kpi_rollup_state", "kpi_daily", "kpi_dirty_days"):
+                await conn.execute(text(f"DELETE FROM {table}"))
+        await engine.dispose()
+
+    try:
+        built = run_cli(db_url, "kpi", "refresh", "--rebuild")
+        assert built.returncode == 0, built.stderr
+        assert "统计汇总已重建" in built.stdout
+        again = run_cli(db_url, "kpi", "refresh")
+        assert again.returncode == 0 and "统计汇总已刷新：1 天" in again.stdout  # only today: nothing marked
+    finally:
+        asyncio.run(reset())
