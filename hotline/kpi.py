@@ -155,10 +155,11 @@ class Group:
     key: str | None
     label: str
     counts: dict[str, int] = field(default_factory=dict)
+    kpis: dict[str, dict[str, Any]] = field(init=False)
+    """Every KPI of ``counts``, computed once (tables and rankings read them many times)."""
 
-    @property
-    def kpis(self) -> dict[str, dict[str, Any]]:
-        return figures(self.counts)
+    def __post_init__(self) -> None:
+        self.kpis = figures(self.counts)
 
     @property
     def sample(self) -> int:
@@ -243,6 +244,7 @@ async def report(
     dims = [d for d in dims if d != "none"]
     state = None if source == "base" else await repo.rollup_state(session)
     if state is not None:
+        await repo.serial_plans(session)
         merged = await repo.rollup_counts(session, period.start, period.end, unit or "", dims)
         as_of = state.refreshed_at
     elif source == "rollup":
@@ -480,6 +482,7 @@ async def dashboard(session: AsyncSession, rt: Runtime, period: Period, min_samp
     overall = figures(rep.overall)
     tables = {name: _group_table(name, dim, rep.groups[dim], min_sample) for name, dim in TABLE_DIM.items()}
     labels = Labels(rt)
+    await repo.serial_plans(session)
     tables["overdue"] = _overdue_table(await repo.overdue_open(session, now, None, OVERDUE_LIMIT), labels, now)
     by_day = {g.key: g for g in rep.groups["day"]}
     days = [d.isoformat() for d in period.days()]

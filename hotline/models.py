@@ -525,7 +525,7 @@ class KpiDaily(Base):
     """
 
     __tablename__ = "kpi_daily"
-    __table_args__ = (Index("ix_kpi_daily_scope_dim_day", "scope", "dim", "day"), Index("ix_kpi_daily_day", "day"))
+    __table_args__ = (Index("ix_kpi_daily_scope_day", "scope", "day"), Index("ix_kpi_daily_day", "day"))
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     day: Mapped[date] = mapped_column(Date)

@@ -160,7 +160,7 @@ def upgrade() -> None:
         *(sa.Column(m, sa.Integer(), server_default=sa.text("0"), nullable=False) for m in MEASURES),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_kpi_daily")),
     )
-    op.create_index("ix_kpi_daily_scope_dim_day", "kpi_daily", ["scope", "dim", "day"], unique=False)
+    op.create_index("ix_kpi_daily_scope_day", "kpi_daily", ["scope", "day"], unique=False)
     op.create_index("ix_kpi_daily_day", "kpi_daily", ["day"], unique=False)
     op.create_table(
         "kpi_dirty_days",
@@ -193,7 +193,7 @@ def downgrade() -> None:
     op.drop_table("kpi_rollup_state")
     op.drop_table("kpi_dirty_days")
     op.drop_index("ix_kpi_daily_day", table_name="kpi_daily")
-    op.drop_index("ix_kpi_daily_scope_dim_day", table_name="kpi_daily")
+    op.drop_index("ix_kpi_daily_scope_day", table_name="kpi_daily")
     op.drop_table("kpi_daily")
     op.drop_index("ix_deadlines_kind_due_date", table_name="deadlines")
     op.create_index("ix_deadlines_kind_due", "deadlines", ["kind", "due_at"], unique=False)
