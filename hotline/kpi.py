@@ -155,11 +155,14 @@ class Group:
     key: str | None
     label: str
     counts: dict[str, int] = field(default_factory=dict)
-    kpis: dict[str, dict[str, Any]] = field(init=False)
-    """Every KPI of ``counts``, computed once (tables and rankings read them many times)."""
+    _kpis: dict[str, dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        self.kpis = figures(self.counts)
+    @property
+    def kpis(self) -> dict[str, dict[str, Any]]:
+        """Every KPI of ``counts``, computed on first use (tables and rankings read them often)."""
+        if self._kpis is None:
+            self._kpis = figures(self.counts)
+        return self._kpis
 
     @property
     def sample(self) -> int:
@@ -438,10 +441,9 @@ def _group_table(name: str, dim: str, groups: list[Group], min_sample: int) -> T
         rows += [[f"样本不足{min_sample}", g.label, *_rate_cells(g)] for g in unranked]
         rows += [["—", g.label, *_rate_cells(g)] for g in groups if g.key is None]
         return Table(name, TABLES[name], ["排名", *head], rows, ranked=True)
-    rows = [[g.label, *_rate_cells(g)] for g in groups]
-    if dim in ("category", "place"):
-        rows = [[g.label, *_rate_cells(g)] for g in groups if g.key][:HOTSPOTS]
-    return Table(name, TABLES[name], head, rows)
+    if dim in ("category", "place"):  # hotspots: the busiest, known keys only
+        groups = [g for g in groups if g.key][:HOTSPOTS]
+    return Table(name, TABLES[name], head, [[g.label, *_rate_cells(g)] for g in groups])
 
 
 def _overdue_table(rows: list[dict[str, Any]], labels: Labels, now: datetime) -> Table:

@@ -162,6 +162,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_kpi_daily_scope_day", "kpi_daily", ["scope", "day"], unique=False)
     op.create_index("ix_kpi_daily_day", "kpi_daily", ["day"], unique=False)
+    op.create_index(
+        "ix_kpi_daily_city",
+        "kpi_daily",
+        ["day", "dim", "key1", "key2"],
+        unique=False,
+        postgresql_include=list(MEASURES),
+        postgresql_where=sa.text("scope = ''"),
+    )
     op.create_table(
         "kpi_dirty_days",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
@@ -192,6 +200,7 @@ def downgrade() -> None:
         op.execute(f"DROP FUNCTION IF EXISTS {name}")
     op.drop_table("kpi_rollup_state")
     op.drop_table("kpi_dirty_days")
+    op.drop_index("ix_kpi_daily_city", table_name="kpi_daily", postgresql_where=sa.text("scope = ''"))
     op.drop_index("ix_kpi_daily_day", table_name="kpi_daily")
     op.drop_index("ix_kpi_daily_scope_day", table_name="kpi_daily")
     op.drop_table("kpi_daily")
