@@ -16,7 +16,20 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, and_, cast, delete, func, literal_column, select, text, true, tuple_
+from sqlalchemy import (
+    Date,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -27,6 +40,7 @@ from hotline.models import (
     Evaluation,
     KpiDaily,
     KpiDirtyDay,
+    KpiMonthly,
     KpiRollupState,
     Reply,
     Ticket,
@@ -398,8 +412,27 @@ async def replace_rollup_days(session: AsyncSession, first: date, last: date, ro
         )
 
 
+async def replace_rollup_month(session: AsyncSession, month: date) -> None:
+    """Rewrite ``kpi_monthly`` for the month starting on ``month`` from its ``kpi_daily`` rows."""
+    following = _next_month(month)
+    d, m = KpiDaily, KpiMonthly
+    await session.execute(delete(m).where(m.month == month))
+    sums = [func.sum(getattr(d, c)) for c in KPI_MEASURES]
+    rows = (
+        select(literal_column(f"DATE '{month.isoformat()}'"), d.scope, d.dim, d.key1, d.key2, *sums)
+        .where(d.day >= month, d.day < following)
+        .group_by(d.scope, d.dim, d.key1, d.key2)
+    )
+    columns = ["month", "scope", "dim", "key1", "key2", *KPI_MEASURES]
+    await session.execute(insert(m).from_select(columns, rows))
+
+
+def _next_month(month: date) -> date:
+    return (month.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
 async def clear_rollup(session: AsyncSession) -> None:
-    await session.execute(text("TRUNCATE kpi_daily"))
+    await session.execute(text("TRUNCATE kpi_daily, kpi_monthly"))
 
 
 async def try_rollup_lock(session: AsyncSession) -> bool:
@@ -438,22 +471,64 @@ async def first_data_day(session: AsyncSession) -> date | None:
     return min([*days, due] if due else days, default=None)
 
 
+def split_months(first: date, last: date) -> tuple[list[date], list[tuple[date, date]]]:
+    """The whole calendar months inside ``[first, last]`` and the day ranges left over."""
+    start = first if first.day == 1 else _next_month(first)
+    months = []
+    while _next_month(start) - timedelta(days=1) <= last:
+        months.append(start)
+        start = _next_month(start)
+    if not months:
+        return [], [(first, last)]
+    ranges = []
+    if first < months[0]:
+        ranges.append((first, months[0] - timedelta(days=1)))
+    if start <= last:
+        ranges.append((start, last))
+    return months, ranges
+
+
+def _scope_is(col: Any, scope: str) -> Any:
+    # The city-wide scope as a literal: a generic prepared plan then still matches the partial
+    # index ix_kpi_daily_city (scope = ''), which a bound parameter would not.
+    return col == literal_column("''") if scope == "" else col == scope
+
+
 async def rollup_counts(
     session: AsyncSession, first: date, last: date, scope: str, dims: Sequence[str]
 ) -> dict[str, dict[Key, Counts]]:
-    """Sums of ``kpi_daily`` over ``[first, last]`` for ``scope``: overall (``""``) and each of ``dims``."""
-    k = KpiDaily
-    sums = [func.sum(getattr(k, m)).label(m) for m in KPI_MEASURES]
-    stored = ["", *(d for d in dims if d in ROLLUP_DIMS)]
-    in_period = and_(k.scope == scope, k.day >= first, k.day <= last)
-    out: dict[str, dict[Key, Counts]] = {d: {} for d in [*dims, ""]}
-    stmt = select(k.dim, k.key1, k.key2, *sums).where(in_period, k.dim.in_(stored)).group_by(k.dim, k.key1, k.key2)
+    """Sums over ``[first, last]`` for ``scope``: overall (``""``) and each of ``dims``. Whole months
+    come from ``kpi_monthly``, the days around them from ``kpi_daily``."""
+    d, mo = KpiDaily, KpiMonthly
+    stored = ["", *(x for x in dims if x in ROLLUP_DIMS)]
+    months, ranges = split_months(first, last)
+    parts: list[Any] = []
+    if months:
+        parts.append(
+            select(mo.dim, mo.key1, mo.key2, *(getattr(mo, c) for c in KPI_MEASURES)).where(
+                _scope_is(mo.scope, scope), mo.month.in_(months), mo.dim.in_(stored)
+            )
+        )
+    if ranges:
+        parts.append(
+            select(d.dim, d.key1, d.key2, *(getattr(d, c) for c in KPI_MEASURES)).where(
+                _scope_is(d.scope, scope), or_(*(and_(d.day >= a, d.day <= b) for a, b in ranges)), d.dim.in_(stored)
+            )
+        )
+    query: Any = parts[0]
+    if len(parts) > 1:
+        query = parts[0].union_all(parts[1])
+    both: Any = query.subquery("rows")
+    sums: list[Any] = [func.sum(both.c[c]).label(c) for c in KPI_MEASURES]
+    stmt = select(both.c.dim, both.c.key1, both.c.key2, *sums).group_by(both.c.dim, both.c.key1, both.c.key2)
+    out: dict[str, dict[Key, Counts]] = {x: {} for x in [*dims, ""]}
     for row in (await session.execute(stmt)).all():
         dim = row[0]
         key: Key = () if dim == "" else (row[1], row[2]) if dim == "place" else (row[1],)
-        out[dim][key] = {m: int(row[3 + j] or 0) for j, m in enumerate(KPI_MEASURES)}
+        out[dim][key] = {c: int(row[3 + j] or 0) for j, c in enumerate(KPI_MEASURES)}
     if "day" in dims:
-        stmt = select(k.day, *sums).where(in_period, k.dim == "").group_by(k.day)
-        for row in (await session.execute(stmt)).all():
-            out["day"][(row[0].isoformat(),)] = {m: int(row[1 + j] or 0) for j, m in enumerate(KPI_MEASURES)}
+        day_sums = [func.sum(getattr(d, c)).label(c) for c in KPI_MEASURES]
+        in_period = and_(_scope_is(d.scope, scope), d.day >= first, d.day <= last, d.dim == "")
+        for row in (await session.execute(select(d.day, *day_sums).where(in_period).group_by(d.day))).all():
+            out["day"][(row[0].isoformat(),)] = {c: int(row[1 + j] or 0) for j, c in enumerate(KPI_MEASURES)}
     return out

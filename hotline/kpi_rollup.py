@@ -80,6 +80,8 @@ async def refresh(session: AsyncSession, now: datetime, *, rebuild: bool = False
         computed = await repo.compute_rollup(session, period.start_at, period.end_at, now)
         await repo.replace_rollup_days(session, first_day, last_day, computed)
         rows += len(computed)
+    for month in sorted({day.replace(day=1) for day in days}):
+        await repo.replace_rollup_month(session, month)
     await repo.save_rollup_state(session, now, built_at)
     return RefreshReport(
         refreshed=True,

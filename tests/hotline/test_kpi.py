@@ -262,6 +262,9 @@ async def test_the_rollup_gives_the_base_tables_figures_for_every_breakdown_and_
         kpi.Period(date(2026, 9, 28), date(2026, 9, 28)),
         kpi.Period(date(2026, 10, 1), date(2026, 10, 15)),
         kpi.Period(date(2026, 10, 10), date(2026, 10, 14)),
+        kpi.Period(date(2026, 9, 1), date(2026, 10, 31)),  # two whole months: kpi_monthly alone
+        kpi.Period(date(2026, 10, 1), date(2026, 10, 31)),
+        kpi.Period(date(2026, 9, 29), date(2026, 11, 2)),  # days, a whole month, days
     ]
     async with sessions() as s:
         for period in periods:
@@ -347,3 +350,17 @@ async def test_the_overdue_count_reaches_the_rollup_after_the_sweep(
     assert body["source"] == "rollup"
     assert body["overall"]["overdue"]["value"] == 1
     assert rate(body["overall"]["on_time_rate"]) == (0, 1)
+
+
+def test_a_period_is_split_into_whole_months_and_the_days_around_them() -> None:
+    from hotline.kpi_repository import split_months
+
+    assert split_months(date(2026, 10, 1), date(2026, 10, 31)) == ([date(2026, 10, 1)], [])
+    assert split_months(date(2026, 10, 2), date(2026, 10, 31)) == ([], [(date(2026, 10, 2), date(2026, 10, 31))])
+    assert split_months(date(2026, 9, 29), date(2026, 12, 2)) == (
+        [date(2026, 10, 1), date(2026, 11, 1)],
+        [(date(2026, 9, 29), date(2026, 9, 30)), (date(2026, 12, 1), date(2026, 12, 2))],
+    )
+    assert split_months(date(2026, 2, 1), date(2026, 2, 28)) == ([date(2026, 2, 1)], [])
+    assert split_months(date(2026, 12, 1), date(2027, 1, 31)) == ([date(2026, 12, 1), date(2027, 1, 1)], [])
+    assert split_months(date(2026, 10, 5), date(2026, 10, 5)) == ([], [(date(2026, 10, 5), date(2026, 10, 5))])

@@ -1,4 +1,4 @@
-"""KPI daily rollup (kpi_daily), its dirty-day marks and the triggers that write them
+"""KPI daily and monthly rollup (kpi_daily, kpi_monthly), dirty-day marks and the triggers that write them
 
 Revision ID: 0005
 Revises: 0004
@@ -171,6 +171,18 @@ def upgrade() -> None:
         postgresql_where=sa.text("scope = ''"),
     )
     op.create_table(
+        "kpi_monthly",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("scope", sa.String(length=32), nullable=False),
+        sa.Column("dim", sa.String(length=16), nullable=False),
+        sa.Column("key1", sa.String(length=64), nullable=True),
+        sa.Column("key2", sa.String(length=64), nullable=True),
+        *(sa.Column(m, sa.Integer(), server_default=sa.text("0"), nullable=False) for m in MEASURES),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_kpi_monthly")),
+    )
+    op.create_index("ix_kpi_monthly_scope_month", "kpi_monthly", ["scope", "month"], unique=False)
+    op.create_table(
         "kpi_dirty_days",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
@@ -200,6 +212,8 @@ def downgrade() -> None:
         op.execute(f"DROP FUNCTION IF EXISTS {name}")
     op.drop_table("kpi_rollup_state")
     op.drop_table("kpi_dirty_days")
+    op.drop_index("ix_kpi_monthly_scope_month", table_name="kpi_monthly")
+    op.drop_table("kpi_monthly")
     op.drop_index("ix_kpi_daily_city", table_name="kpi_daily", postgresql_where=sa.text("scope = ''"))
     op.drop_index("ix_kpi_daily_day", table_name="kpi_daily")
     op.drop_index("ix_kpi_daily_scope_day", table_name="kpi_daily")
