@@ -632,3 +632,14 @@ class KpiRollupState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     refreshed_at: Mapped[datetime]
     built_at: Mapped[datetime]
+
+
+class PublicLookupHit(Base):
+    """Attempts at the public progress lookup per client (keyed hash of the address) and minute:
+    the rate limit shared by every API process (hotline.public)."""
+
+    __tablename__ = "public_lookup_hits"
+
+    client_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer)

@@ -3,7 +3,7 @@
 Nothing personal ever leaves this module: no caller name, phone, ID number, exact address or
 request content. A progress lookup needs the ticket number *and* the last four digits of the
 caller's phone; a wrong answer looks exactly like an unknown number, and every attempt counts
-toward a per-client limit, so numbers cannot be probed. The disclosure follows the 薛城区 practice:
+toward a per-client limit kept in PostgreSQL (shared by every process), so numbers cannot be probed. The disclosure follows the 薛城区 practice:
 受理日期、答复日期、答复部门、答复内容摘要 and the month's statistics; confidential tickets are
 listed without any content, and phone and ID numbers are scrubbed from the reply summaries.
 
@@ -12,20 +12,21 @@ SQL of these queries is kept in the clearly marked section at the end of this mo
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
-from collections import deque
-from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, delete, func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatcher.calendar import LOCAL_TZ
 from dispatcher.lifecycle import STATUS_LABELS, Status
 from hotline.errors import DomainError, FieldProblem, InvalidInput
-from hotline.models import Caller, Evaluation, HandlingUnit, Reply, Ticket
+from hotline.models import Caller, Evaluation, HandlingUnit, PublicLookupHit, Reply, Ticket
 from hotline.runtime import Runtime
 
 KIND_LABELS = {
@@ -56,47 +57,43 @@ class TooManyLookups(DomainError):
     code = "public.rate_limited"
 
 
-@dataclass
-class RateLimiter:
-    """Sliding window per client key (in memory, per process): at most ``limit`` hits in ``window``
-    seconds. Every hit counts, found or not, so a ticket number cannot be guessed by trying."""
+@dataclass(frozen=True, slots=True)
+class LookupLimit:
+    """At most ``limit`` attempts per client in any ``window`` seconds (counted per ``bucket``-second
+    slot in PostgreSQL, so every API process and every restart sees the same count)."""
 
     limit: int = 10
-    window: float = 600.0
-    max_keys: int = 10_000
-    _hits: dict[str, deque[float]] = field(default_factory=dict)
-
-    def hit(self, key: str, now: float) -> float | None:
-        """Record one attempt; ``None`` if allowed, else the seconds until the next one is."""
-        start = now - self.window
-        hits = self._hits.get(key)
-        if hits is None:
-            if len(self._hits) >= self.max_keys:
-                self._prune(start)
-            hits = self._hits.setdefault(key, deque())
-        while hits and hits[0] <= start:
-            hits.popleft()
-        if len(hits) >= self.limit:
-            return max(1.0, hits[0] - start)
-        hits.append(now)
-        return None
-
-    def _prune(self, start: float) -> None:
-        for key in [k for k, v in self._hits.items() if not v or v[-1] <= start]:
-            del self._hits[key]
-        if len(self._hits) >= self.max_keys:  # still full of active clients: forget the oldest
-            oldest = sorted(self._hits, key=lambda k: self._hits[k][-1])[: len(self._hits) // 2]
-            for key in oldest:
-                del self._hits[key]
+    window: int = 600
+    bucket: int = 60
 
 
-def limiter_of(state: Any) -> RateLimiter:
-    """The app's progress-lookup limiter (one per app, created on first use)."""
-    limiter: RateLimiter | None = getattr(state, "public_lookup_limiter", None)
-    if limiter is None:
-        limiter = RateLimiter()
-        state.public_lookup_limiter = limiter
-    return limiter
+LOOKUP_LIMIT = LookupLimit()
+HIT_RETENTION = timedelta(days=1)
+
+
+def client_key(secret: str, address: str) -> str:
+    """The client's address is personal data: only a keyed hash of it is stored."""
+    return hmac.new(secret.encode(), address.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+async def count_lookup(
+    session: AsyncSession, key: str, now: datetime, policy: LookupLimit = LOOKUP_LIMIT
+) -> float | None:
+    """Record one attempt; ``None`` if allowed, else the seconds until the next one is. Refused
+    attempts are not recorded (the limit is already reached)."""
+    epoch = int(now.timestamp())
+    bucket = datetime.fromtimestamp(epoch - epoch % policy.bucket, UTC)
+    since = bucket - timedelta(seconds=policy.window - policy.bucket)
+    hits, oldest = await _recent_hits(session, key, since)
+    if hits >= policy.limit and oldest is not None:
+        return max(1.0, (oldest + timedelta(seconds=policy.window) - now).total_seconds())
+    await _record_hit(session, key, bucket)
+    return None
+
+
+async def prune_lookup_hits(session: AsyncSession, now: datetime) -> int:
+    """Forget attempts older than a day (the scheduler calls this every tick)."""
+    return await _delete_hits_before(session, now - HIT_RETENTION)
 
 
 # ---------------------------------------------------------------- 办理进度查询 progress
@@ -121,12 +118,12 @@ def _digits(text: str | None) -> str:
 
 
 async def lookup_progress(
-    session: AsyncSession, rt: Runtime, limiter: RateLimiter, client: str, number: str, last_four: str
+    session: AsyncSession, rt: Runtime, client: str, number: str, last_four: str
 ) -> Progress | None:
     """办理进度查询. The attempt is counted first (429 over the limit); then the ticket is shown
     only if the last four digits of its caller's phone match. ``None`` means "no such ticket" —
     an unknown number and wrong digits are indistinguishable."""
-    wait = limiter.hit(client, rt.clock().timestamp())
+    wait = await count_lookup(session, client_key(rt.settings.secret_key, client), rt.clock())
     if wait is not None:
         raise TooManyLookups(f"查询过于频繁，请约{int(wait // 60) + 1}分钟后再试")
     number, last_four = number.strip(), last_four.strip()
@@ -351,3 +348,26 @@ async def _disclosed(
         .limit(page_size)
     )
     return total, [(t, r, n, c) for t, r, n, c in await session.execute(stmt)]
+
+
+async def _recent_hits(session: AsyncSession, key: str, since: datetime) -> tuple[int, datetime | None]:
+    h = PublicLookupHit
+    row = (
+        await session.execute(
+            select(func.coalesce(func.sum(h.hits), 0), func.min(h.bucket)).where(h.client_key == key, h.bucket >= since)
+        )
+    ).one()
+    return int(row[0]), row[1]
+
+
+async def _record_hit(session: AsyncSession, key: str, bucket: datetime) -> None:
+    h = PublicLookupHit
+    stmt = insert(h).values(client_key=key, bucket=bucket, hits=1)
+    await session.execute(
+        stmt.on_conflict_do_update(index_elements=[h.client_key, h.bucket], set_={"hits": h.hits + 1})
+    )
+
+
+async def _delete_hits_before(session: AsyncSession, before: datetime) -> int:
+    result = await session.execute(delete(PublicLookupHit).where(PublicLookupHit.bucket < before))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from hotline import kpi_rollup, sla
 from hotline.db import unit_of_work
 from hotline.notifications import deliver_due, sender_from_settings, stale_sending
+from hotline.public import prune_lookup_hits
 from hotline.runtime import Runtime
 from hotline.workflow.callbacks import sample_direct_callbacks
 
@@ -38,6 +39,8 @@ async def tick(sessions: async_sessionmaker[AsyncSession], rt: Runtime) -> dict[
     # A send interrupted by a crash is never repeated (at most once); after an hour it is marked
     # failed for an operator to check.
     interrupted = await stale_sending(sessions, now - timedelta(hours=1))
+    async with unit_of_work(sessions) as session:
+        pruned = await prune_lookup_hits(session, now)
     return {
         "planned": report.planned,
         "acted": report.acted,
@@ -46,6 +49,7 @@ async def tick(sessions: async_sessionmaker[AsyncSession], rt: Runtime) -> dict[
         "sent": delivered.sent,
         "failed": delivered.failed,
         "interrupted": interrupted,
+        "lookup_hits_pruned": pruned,
     }
 
 

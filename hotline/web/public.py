@@ -38,9 +38,7 @@ async def progress_lookup(
     check_csrf(request, rt.settings.secret_key, csrf)
     form = {"number": number.strip()[:32]}
     try:
-        found = await public.lookup_progress(
-            session, rt, public.limiter_of(request.app.state), _client(request), number, last_four
-        )
+        found = await public.lookup_progress(session, rt, _client(request), number, last_four)
     except public.TooManyLookups as exc:
         response = render(request, "public_limited.html", None, rt, status_code=429, message=exc.message)
         response.headers["Retry-After"] = "600"

@@ -4,12 +4,14 @@ disclosure (no caller data, confidential tickets withheld, phone and ID numbers 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import text
 
-from hotline.public import RateLimiter, scrub, summary_of
+from hotline.public import LookupLimit, count_lookup, prune_lookup_hits, scrub, summary_of
 from tests.hotline.test_pages_auth import csrf_of
 
 HRSS = "city.human_resources"
@@ -109,11 +111,38 @@ async def test_the_lookup_form_needs_its_csrf_token(client: AsyncClient, people)
     assert r.status_code == 403 and "页面已过期" in r.text
 
 
-def test_the_sliding_window_forgets_old_attempts() -> None:
-    limiter = RateLimiter(limit=2, window=600)
-    assert limiter.hit("a", 0) is None and limiter.hit("a", 1) is None
-    assert limiter.hit("a", 2) is not None and limiter.hit("b", 2) is None
-    assert limiter.hit("a", 600.5) is None  # the first attempt has left the window
+async def test_the_window_forgets_old_attempts_and_clients_count_apart(session) -> None:
+    policy = LookupLimit(limit=2, window=600, bucket=60)
+    t0 = datetime(2026, 9, 28, 2, 0, 30, tzinfo=UTC)
+    assert await count_lookup(session, "a", t0, policy) is None
+    assert await count_lookup(session, "a", t0 + timedelta(seconds=70), policy) is None
+    wait = await count_lookup(session, "a", t0 + timedelta(seconds=80), policy)
+    assert wait == 490  # 02:01:50 now; the 02:00 slot leaves the window at 02:10:00
+    assert await count_lookup(session, "b", t0 + timedelta(seconds=80), policy) is None
+    assert await count_lookup(session, "a", t0 + timedelta(seconds=600), policy) is None  # first slot gone
+    assert await prune_lookup_hits(session, t0 + timedelta(days=2)) == 4  # a: 3 slots, b: 1
+
+
+async def test_the_limit_is_shared_by_every_process(
+    client: AsyncClient, people, settings, rulebook, sessions, clock
+) -> None:
+    """A second app instance (another worker process) on the same database sees the same count."""
+    from hotline.app import create_app
+
+    number = await new_ticket(client, people["agent"])
+    for _ in range(6):
+        assert (await lookup(client, number, "0000")).status_code == 200
+    other = create_app(settings, rulebook=rulebook, sessions=sessions, clock=clock)
+    async with AsyncClient(transport=ASGITransport(app=other), base_url="http://test") as second:
+        for _ in range(4):
+            assert (await lookup(second, number, "0000")).status_code == 200
+        assert (await lookup(second, number, PHONE[-4:])).status_code == 429
+
+
+async def test_only_a_keyed_hash_of_the_address_is_stored(client: AsyncClient, people, session) -> None:
+    await lookup(client, "2026092800000001", "0000")
+    keys = (await session.execute(text("SELECT client_key FROM public_lookup_hits"))).scalars().all()
+    assert keys and all(len(k) == 32 and "127.0.0.1" not in k and "testclient" not in k for k in keys)
 
 
 # ------------------------------------------------------------------ disclosure
