@@ -484,7 +484,8 @@ async def dashboard(session: AsyncSession, rt: Runtime, period: Period, min_samp
     overall = figures(rep.overall)
     tables = {name: _group_table(name, dim, rep.groups[dim], min_sample) for name, dim in TABLE_DIM.items()}
     labels = Labels(rt)
-    await repo.serial_plans(session)
+    if rep.source == "base":  # the rollup read already switched parallel plans off
+        await repo.serial_plans(session)
     tables["overdue"] = _overdue_table(await repo.overdue_open(session, now, None, OVERDUE_LIMIT), labels, now)
     by_day = {g.key: g for g in rep.groups["day"]}
     days = [d.isoformat() for d in period.days()]
