@@ -2,14 +2,34 @@
 
 ``python -m hotline demo generate --tickets N`` calls :func:`generate_tickets`. Every ticket is what
 the real intake would have written: its facts go through the real router
-(:func:`dispatcher.routing.route`) with the shipped rulebook, its reply deadline is computed by the
+(:func:`dispatcher.routing.route`) with the shipped rulebook, its reply deadline (5 / 10 working
+days) and sign-for deadline (``[workflow] accept_within_working_days``) are computed by the
 working-day calendar, and it gets its routing decision, handling units and timeline events.
+
+A dispatched ticket is then handled up to ``now`` the way the workflow writes it
+(:mod:`hotline.workflow.actions`, :mod:`hotline.workflow.callbacks`), so that every KPI of
+docs/kpi.md has data:
+
+* 签收 (a few late): ``accepted_at``, the sign-for limit ``met``;
+* 答复 (most in time, some after the limit): a ``replies`` row (``due_at`` = the reply limit's,
+  ``on_time`` = replied by then), ``replied_at``, the reply limit ``met``;
+* 答复审核通过: a round's ``callbacks`` row, due ``callback_within_working_days`` later;
+* 回访: not reached on ``callback_max_attempts`` different days → closed ``unreachable``; reached →
+  an ``evaluations`` row and closed ``satisfied`` / ``basically_satisfied``, ``unreasonable``
+  (unsatisfied, not reasonable) or, reasonably unsatisfied, 重办: a new round with fresh reply and
+  sign-for limits (``redo_count``), up to ``redo_max_rounds``, after which a 督办单
+  (``supervision_orders``, mostly answered by its reply-by date) and closed ``unsatisfied``.
+
+A few tickets stop at each step (never signed, never replied, callback still pending), and every
+step later than ``now`` is left undone: recent tickets are still open. No notifications are
+written (the workers would send them) and no SLA steps (the sweep plans the running limits).
 
 Speed: routing is pure and deterministic, so a pool of a few thousand distinct request templates is
 routed once and each ticket reuses one of them (plus a neutral closing sentence that contains no
 keyword or place name of the rulebook, so the decision is exactly the one ``route`` gives for the
-stored content). Rows go to PostgreSQL with ``COPY`` (asyncpg ``copy_records_to_table``), one
-transaction per batch; ids and ticket numbers are reserved from the sequences first.
+stored content); limits are computed once per local start day. Rows go to PostgreSQL with ``COPY``
+(asyncpg ``copy_records_to_table``), one transaction per batch; ids and ticket numbers are reserved
+from the sequences first, the ids of the rows hanging off the tickets once a batch is generated.
 
 Deterministic: the same ``seed`` and ``now`` give the same tickets (ids depend on the database).
 """
@@ -18,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import math
 import random
@@ -25,7 +46,7 @@ import sys
 import time
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from typing import Any, Generic, TypeVar
@@ -33,7 +54,7 @@ from typing import Any, Generic, TypeVar
 import asyncpg
 from chinese_calendar import constants as cn_calendar
 
-from dispatcher.calendar import LOCAL_TZ, WorkingCalendar, schedule_from_chinesecalendar_data
+from dispatcher.calendar import LOCAL_TZ, Deadline, WorkingCalendar, schedule_from_chinesecalendar_data
 from dispatcher.routing import AreaInput, Decision, FactsError, RequestFacts, route
 from routing_rules.loader import Rulebook, load_rulebook
 from routing_rules.schema import CallerType, Category, CategoryScope, Disposition, Kind, MergerMode, Unit, UnitLevel
@@ -282,7 +303,45 @@ _INTAKE_NOTES = {
     "not_accepted": "登记不予受理",
 }
 _INTAKE_DATA = '{"source": "demo"}'
-_NO_DATA = "{}"
+
+# --- handling: 签收、答复、审核、回访、重办 ------------------------------------------------
+
+_REPLY_TEXTS: dict[str, tuple[str, ...]] = {
+    "resolved": (
+        "经核实，来电反映情况属实。我单位已安排工作人员到现场处理，问题已解决，并已电话告知来电人处理结果。",
+        "接到工单后，我单位当日联系来电人了解情况，会同相关部门现场核查并督促整改，现已整改到位。",
+        "已与来电人当面沟通，按照相关规定为其办理了有关手续，来电人对办理结果表示认可。",
+        "经调查核实，已责令相关责任方限期整改，现已整改完毕；我单位将加强日常巡查，防止问题反复。",
+    ),
+    "explained": (
+        "经核实，来电人所提诉求暂不符合现行政策规定。工作人员已电话向其详细说明政策依据，来电人表示理解。",
+        "已电话联系来电人，就其反映的事项说明了办理条件、所需材料和办理流程，并告知了业务咨询电话。",
+        "该事项正在按计划推进，已向来电人说明目前进展和预计完成时间，后续有进展将及时告知来电人。",
+    ),
+}
+_REPLY_OUTCOMES = (("resolved", 82.0), ("explained", 18.0))
+_SATISFACTION_FIRST = (("satisfied", 80.0), ("basically_satisfied", 13.0), ("unsatisfied", 7.0))
+_SATISFACTION_REDO = (("satisfied", 15.0), ("basically_satisfied", 15.0), ("unsatisfied", 70.0))
+"""After a redo the callers still calling are the ones whose matter is hard to settle."""
+_RESOLUTION: dict[str, tuple[tuple[str, float], ...]] = {
+    "satisfied": (("resolved", 90.0), ("partly_resolved", 9.0), ("unresolved", 1.0)),
+    "basically_satisfied": (("resolved", 55.0), ("partly_resolved", 40.0), ("unresolved", 5.0)),
+    "unsatisfied": (("resolved", 3.0), ("partly_resolved", 27.0), ("unresolved", 70.0)),
+}
+_REASONABLE_FIRST = 0.7
+"""Share of the unsatisfied whose dissatisfaction is reasonable (redo) rather than unreasonable (close)."""
+_REASONABLE_REDO = 0.9
+_LATE_ACCEPT = 0.03
+_UNREACHABLE = 0.04
+_MISSED_CALL = 0.10
+"""Reached callbacks that were not answered once before."""
+_ORDER_RESPONDED = 0.85
+_ORDER_REASON = ("poor_quality", "办理质量不高")
+"""The reason ``callbacks._supervise`` gives a 督办单 when the redo rounds are exhausted."""
+_ORDER_RESPONSES = (
+    "已按督办要求成立专班重新核查，进一步向来电人解释政策并明确后续化解措施，同时对相关责任人进行了约谈。",
+    "收到督办单后，我单位主要负责同志带队上门走访来电人，制定了整改方案，将持续跟踪直至问题解决。",
+)
 
 
 # --- templates ---------------------------------------------------------------------------
@@ -659,7 +718,8 @@ _CALLER_COLUMNS = ("id", "type", "name", "phone", "enterprise_name", "credit_cod
 _TICKET_COLUMNS = (
     "id", "number", "channel", "line", "kind", "category", "content", "address", "area_district", "area_town",
     "area_village", "caller_id", "caller_type", "status", "disposition", "lead_unit_code", "reason_code",
-    "transfer_to", "answer", "rulebook_version", "created_by", "created_at", "updated_at",
+    "transfer_to", "answer", "rulebook_version", "created_by", "created_at", "updated_at", "accepted_at",
+    "replied_at", "redo_count", "closed_at", "final_outcome",
 )  # fmt: skip
 _DECISION_COLUMNS = ("id", "ticket_id", "rulebook_version", "rule_id", "disposition", "decision", "created_at")
 _UNIT_COLUMNS = ("ticket_id", "unit_code", "role", "assigned_at")
@@ -671,6 +731,16 @@ _EVENT_COLUMNS = (
     "id", "ticket_id", "at", "actor_id", "action", "from_status", "to_status", "unit_code", "due_before",
     "due_after", "note", "data",
 )  # fmt: skip
+_REPLY_COLUMNS = ("id", "ticket_id", "unit_code", "outcome", "content", "replied_at", "due_at", "on_time", "actor_id")
+_CALLBACK_COLUMNS = ("id", "ticket_id", "round", "due_at", "state", "attempts", "attempt_days", "created_at", "done_at")
+_EVALUATION_COLUMNS = (
+    "id", "ticket_id", "callback_id", "caller_id", "satisfaction", "resolution", "reasonable", "note", "at",
+    "actor_id",
+)  # fmt: skip
+_ORDER_COLUMNS = (
+    "id", "ticket_id", "unit_code", "reason_code", "content", "reply_by", "issued_at", "issued_by", "state",
+    "response", "responded_at",
+)  # fmt: skip
 
 _RESERVE = """
 SELECT ARRAY(SELECT nextval(pg_get_serial_sequence('tickets', 'id')) FROM generate_series(1, $1)),
@@ -678,15 +748,20 @@ SELECT ARRAY(SELECT nextval(pg_get_serial_sequence('tickets', 'id')) FROM genera
        ARRAY(SELECT nextval(pg_get_serial_sequence('routing_decisions', 'id')) FROM generate_series(1, $1)),
        ARRAY(SELECT nextval('ticket_number_seq') FROM generate_series(1, $1))
 """
-_RESERVE_ONE = "SELECT ARRAY(SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2))"
+_SEQUENCED = ("deadlines", "ticket_events", "replies", "callbacks", "evaluations", "supervision_orders")
+"""Tables of a batch's rows whose number is known once generated (the order of :meth:`_Batch.counts`)."""
+_RESERVE_CHILDREN = "SELECT " + ", ".join(
+    f"ARRAY(SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, ${i}::int))"
+    for i, table in enumerate(_SEQUENCED, 1)
+)
 
 
-async def _reserve(conn: Any, table: str, n: int) -> list[int]:
-    if n == 0:
-        return []
-    ids: list[int] = await conn.fetchval(_RESERVE_ONE, table, n)
-    ids.sort()
-    return ids
+async def _reserve(conn: Any, counts: Sequence[tuple[str, int]]) -> dict[str, list[int]]:
+    """Ids for ``counts`` (table, how many) in the order of ``_SEQUENCED``, in one round trip."""
+    if tuple(table for table, _ in counts) != _SEQUENCED:  # pragma: no cover - a table added to one list only
+        raise ValueError(f"reserve ids for {_SEQUENCED}, got {counts}")
+    row = await conn.fetchrow(_RESERVE_CHILDREN, *(n for _, n in counts))
+    return {table: sorted(row[i]) for i, table in enumerate(_SEQUENCED)}
 
 
 async def _demo_user(conn: Any) -> int:
@@ -756,17 +831,84 @@ class _Progress:
 
 # --- generation ------------------------------------------------------------------------
 
+_CALLBACK = 0
+_ORDER = 1
+_REPLY_DATA = {
+    (outcome, on_time): json.dumps({"outcome": outcome, "reason": None, "on_time": on_time, "attachments": 0})
+    for outcome in _REPLY_TEXTS
+    for on_time in (True, False)
+}
+_CLOSE_DATA = {
+    outcome: json.dumps({"final_outcome": outcome})
+    for outcome in ("satisfied", "basically_satisfied", "unsatisfied", "unreachable")
+}
+_CLOSE_DATA["unreasonable"] = json.dumps({"final_outcome": "unreasonable", "unreasonable": True})
+
+_Due = tuple[Deadline, float, str]
+"""A working-day limit, its due instant in epoch seconds and as ISO text (for event data)."""
+
 
 @dataclass(slots=True)
 class _Batch:
-    callers: list[tuple[Any, ...]]
-    tickets: list[tuple[Any, ...]]
-    decisions: list[tuple[Any, ...]]
-    units: list[tuple[Any, ...]]
-    deadlines: list[tuple[Any, ...]]
-    """Without the leading id (reserved once the count is known)."""
-    events: list[tuple[Any, ...]]
-    """Without the leading id."""
+    """The rows of one batch. Rows of sequenced tables are kept without their leading id until
+    :meth:`assign` is given the ids reserved for them (their number is known once generated)."""
+
+    callers: list[tuple[Any, ...]] = field(default_factory=list)
+    tickets: list[tuple[Any, ...]] = field(default_factory=list)
+    decisions: list[tuple[Any, ...]] = field(default_factory=list)
+    units: list[tuple[Any, ...]] = field(default_factory=list)
+    deadlines: list[tuple[Any, ...]] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    replies: list[tuple[Any, ...]] = field(default_factory=list)
+    callbacks: list[tuple[Any, ...]] = field(default_factory=list)
+    evaluations: list[tuple[Any, ...]] = field(default_factory=list)
+    """``callback_id`` holds the position of the callback in :attr:`callbacks` until :meth:`assign`."""
+    orders: list[tuple[Any, ...]] = field(default_factory=list)
+    refs: list[tuple[int, int, int]] = field(default_factory=list)
+    """(event position, ``_CALLBACK`` or ``_ORDER``, position): the event's data is a ``%d`` template of that id."""
+
+    def counts(self) -> list[tuple[str, int]]:
+        return [
+            ("deadlines", len(self.deadlines)),
+            ("ticket_events", len(self.events)),
+            ("replies", len(self.replies)),
+            ("callbacks", len(self.callbacks)),
+            ("evaluations", len(self.evaluations)),
+            ("supervision_orders", len(self.orders)),
+        ]
+
+    def assign(self, ids: dict[str, list[int]]) -> None:
+        callback_ids, order_ids = ids["callbacks"], ids["supervision_orders"]
+        events = self.events
+        for i, kind, k in self.refs:
+            event = events[i]
+            events[i] = (*event[:-1], event[-1] % (callback_ids[k] if kind == _CALLBACK else order_ids[k]))
+        self.refs = []
+        self.deadlines = _numbered(ids["deadlines"], self.deadlines)
+        self.events = _numbered(ids["ticket_events"], events)
+        self.replies = _numbered(ids["replies"], self.replies)
+        self.callbacks = _numbered(callback_ids, self.callbacks)
+        self.evaluations = [
+            (i, r[0], callback_ids[r[1]], *r[2:]) for i, r in zip(ids["evaluations"], self.evaluations, strict=True)
+        ]
+        self.orders = _numbered(order_ids, self.orders)
+
+
+def _numbered(ids: list[int], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return [(i, *r) for i, r in zip(ids, rows, strict=True)]
+
+
+@dataclass(slots=True)
+class _Ticket:
+    """What a dispatched ticket's handling leaves on its row."""
+
+    status: str
+    updated: datetime
+    accepted_at: datetime | None = None
+    replied_at: datetime | None = None
+    closed_at: datetime | None = None
+    final_outcome: str | None = None
+    redo_count: int = 0
 
 
 class _Generator:
@@ -780,6 +922,18 @@ class _Generator:
         self.now = now.timestamp()
         self.people = _People(rng)
         self.day_prefix: dict[int, str] = {}
+        self.day_iso: dict[int, str] = {}
+        self.dues: dict[tuple[int, int], _Due] = {}
+        workflow = rb.workflow
+        self.accept_days = workflow.accept_within_working_days
+        self.callback_days = workflow.sla.callback_within_working_days
+        self.max_attempts = workflow.sla.callback_max_attempts
+        self.redo_max = workflow.sla.redo_max_rounds
+        self.order_days = workflow.sla.supervision_reply_working_days
+        self.reply_outcomes = _Picker(_REPLY_OUTCOMES)
+        self.first_satisfaction = _Picker(_SATISFACTION_FIRST)
+        self.redo_satisfaction = _Picker(_SATISFACTION_REDO)
+        self.resolutions = {k: _Picker(v) for k, v in _RESOLUTION.items()}
 
     def _prefix(self, ts: float) -> str:
         key = int((ts + 8 * 3600) // 86400)  # Asia/Shanghai has had no DST since 1991
@@ -789,44 +943,24 @@ class _Generator:
             self.day_prefix[key] = prefix
         return prefix
 
-    def _lifecycle(self, created: float, due: float) -> list[tuple[str, float]]:
-        """Times of accept / reply / approve_reply / close, cut at ``now`` (some tickets get stuck)."""
-        rng = self.rng
-        now = self.now
-        steps: list[tuple[str, float]] = []
-        if rng.random() < 0.006:
-            return steps
-        t = created + 300.0 + min(rng.expovariate(1 / 10_800.0), 72 * 3600.0)
-        if t > now:
-            return steps
-        steps.append(("accept", t))
-        if rng.random() < 0.012:
-            return steps
-        total = due - created
-        r = rng.random()
-        if r < 0.86:
-            reply = created + total * (0.1 + 0.85 * rng.random())
-        elif r < 0.95:
-            reply = due - rng.random() * 6 * 3600.0
-        else:
-            reply = due + rng.expovariate(1 / (2 * 86400.0))
-        t = max(reply, t + 1800.0)
-        if t > now:
-            return steps
-        steps.append(("reply", t))
-        if rng.random() < 0.004:
-            return steps
-        t += 600.0 + rng.expovariate(1 / 21_600.0)
-        if t > now:
-            return steps
-        steps.append(("approve_reply", t))
-        if rng.random() < 0.012:
-            return steps
-        t += 1800.0 + rng.expovariate(1 / 108_000.0)
-        if t > now:
-            return steps
-        steps.append(("close", t))
-        return steps
+    def _day(self, ts: float) -> str:
+        """The local date, as ``callbacks.attempt_days`` records it."""
+        key = int((ts + 8 * 3600) // 86400)
+        day = self.day_iso.get(key)
+        if day is None:
+            day = datetime.fromtimestamp(ts, LOCAL_TZ).date().isoformat()
+            self.day_iso[key] = day
+        return day
+
+    def _due(self, ts: float, days: int) -> _Due:
+        """``cal.deadline`` from the instant ``ts``: it depends on the local start date only."""
+        key = (int((ts + 8 * 3600) // 86400), days)
+        due = self.dues.get(key)
+        if due is None:
+            d = self.cal.deadline(_utc(ts), days)
+            due = (d, d.due_at.timestamp(), d.due_at.isoformat())
+            self.dues[key] = due
+        return due
 
     def batch(
         self,
@@ -841,17 +975,9 @@ class _Generator:
         people = self.people
         templates = self.templates
         n_templates = len(templates)
-        cal = self.cal
         version = self.rb.version
-        out = _Batch([], [], [], [], [], [])
-        callers, tickets, decisions = out.callers, out.tickets, out.decisions
-        units, deadlines, events = out.units, out.deadlines, out.events
-        transitions = {
-            "accept": ("dispatched", "accepted", "签收", None),
-            "reply": ("accepted", "replied", "答复", None),
-            "approve_reply": ("replied", "callback_pending", "答复审核通过", user_id),
-            "close": ("callback_pending", "closed", "办结", user_id),
-        }
+        out = _Batch()
+        callers, tickets, decisions, units, events = out.callers, out.tickets, out.decisions, out.units, out.events
         for i, ts in enumerate(stamps):
             t = templates[rng.randrange(n_templates)]
             facts = t.facts
@@ -870,68 +996,275 @@ class _Generator:
                 callers.append((cid, "citizen", name, people.mobile(), None, None, confidential, created))
             suffix = _SUFFIXES[rng.randrange(len(_SUFFIXES))]
             content = facts.content + suffix
-            status = t.status
-            updated = created
             if t.lead is not None:
-                deadline = cal.deadline(created, t.working_days)
-                due_at = deadline.due_at
-                steps = self._lifecycle(ts, due_at.timestamp())
-                events.append(
-                    (
-                        tid,
-                        created,
-                        user_id,
-                        "intake",
-                        None,
-                        "dispatched",
-                        t.lead,
-                        None,
-                        due_at,
-                        "受理派单",
-                        _INTAKE_DATA,
-                    )
-                )
-                for action, at in steps:
-                    from_status, to_status, note, actor = transitions[action]
-                    at_dt = _utc(at)
-                    events.append(
-                        (tid, at_dt, actor, action, from_status, to_status, t.lead, due_at, due_at, note, _NO_DATA)
-                    )
-                    status = to_status
-                    updated = at_dt
-                state = "running" if status in ("dispatched", "accepted") else "met"
-                deadlines.append(
-                    (tid, t.lead, "reply", created, t.working_days, 0, deadline.due_date, due_at, deadline.provisional, state, created)
-                )  # fmt: skip
+                tk = self._handle(out, tid, cid, t.lead, t.working_days, ts, created, user_id)
                 units.append((tid, t.lead, "lead", created))
                 for code in t.assists:
                     units.append((tid, code, "assist", created))
             else:
+                tk = _Ticket(t.status, created)
                 events.append(
-                    (
-                        tid,
-                        created,
-                        user_id,
-                        "intake",
-                        None,
-                        status,
-                        None,
-                        None,
-                        None,
-                        _INTAKE_NOTES[status],
-                        _INTAKE_DATA,
-                    )
-                )
+                    (tid, created, user_id, "intake", None, t.status, None, None, None, _INTAKE_NOTES[t.status], _INTAKE_DATA)
+                )  # fmt: skip
             tickets.append(
                 (
                     tid, f"{self._prefix(ts)}{numbers[i]:07d}", facts.channel, facts.line, facts.kind.value,
                     t.category, content, facts.address, t.area_district, t.area_town, t.area_village, cid,
-                    facts.caller_type.value, status, t.disposition, t.lead, t.reason_code, t.transfer_to, t.answer,
-                    version, user_id, created, updated,
+                    facts.caller_type.value, tk.status, t.disposition, t.lead, t.reason_code, t.transfer_to, t.answer,
+                    version, user_id, created, tk.updated, tk.accepted_at, tk.replied_at, tk.redo_count, tk.closed_at,
+                    tk.final_outcome,
                 )
             )  # fmt: skip
             decisions.append((decision_ids[i], tid, version, t.rule_id, t.disposition, t.decision_json, created))
         return out
+
+    def _handle(
+        self, out: _Batch, tid: int, cid: int, lead: str, days: int, ts: float, created: datetime, user_id: int
+    ) -> _Ticket:
+        """Intake's two limits, then rounds of 签收 → 答复 → 审核 → 回访 (a reasonable dissatisfaction
+        starts another round, as ``callbacks._redo`` does), each step cut at ``now``."""
+        tk = _Ticket("dispatched", created)
+        reply = self._due(ts, days)
+        out.events.append(
+            (tid, created, user_id, "intake", None, "dispatched", lead, None, reply[0].due_at, "受理派单", _INTAKE_DATA)
+        )
+        start, start_dt = ts, created
+        while True:
+            redo_at = self._round(out, tk, tid, cid, lead, start, start_dt, days, reply, user_id)
+            if redo_at is None:
+                return tk
+            before = reply[0].due_at
+            start, start_dt = redo_at, _utc(redo_at)
+            reply = self._due(start, days)
+            tk.redo_count += 1
+            out.events.append(
+                (
+                    tid, start_dt, user_id, "redo", "callback_pending", "dispatched", lead, before, reply[0].due_at,
+                    f"诉求人不满意，第{tk.redo_count}轮重办", f'{{"round": {tk.redo_count}, "working_days": {days}}}',
+                )
+            )  # fmt: skip
+            tk.status, tk.updated, tk.accepted_at = "dispatched", start_dt, None
+
+    def _round(
+        self,
+        out: _Batch,
+        tk: _Ticket,
+        tid: int,
+        cid: int,
+        lead: str,
+        start: float,
+        start_dt: datetime,
+        days: int,
+        reply: _Due,
+        user_id: int,
+    ) -> float | None:
+        """One round from dispatch (or redo) with its reply and sign-for limits; returns when it is redone."""
+        accept = self._due(start, self.accept_days)
+        accepted, replied, redo_at = self._steps(out, tk, tid, cid, lead, start, reply, accept, user_id)
+        r, a = reply[0], accept[0]
+        out.deadlines.append(
+            (tid, lead, "reply", start_dt, days, 0, r.due_date, r.due_at, r.provisional, "met" if replied else "running", start_dt)
+        )  # fmt: skip
+        out.deadlines.append(
+            (tid, lead, "accept", start_dt, self.accept_days, 0, a.due_date, a.due_at, a.provisional, "met" if accepted else "running", start_dt)
+        )  # fmt: skip
+        return redo_at
+
+    def _steps(
+        self,
+        out: _Batch,
+        tk: _Ticket,
+        tid: int,
+        cid: int,
+        lead: str,
+        start: float,
+        reply: _Due,
+        accept: _Due,
+        user_id: int,
+    ) -> tuple[bool, bool, float | None]:
+        """签收 (a few late), 答复 (most in time), 审核通过 (opens the callback), 回访: (accepted, replied, redo at)."""
+        rng = self.rng
+        now = self.now
+        events = out.events
+        if rng.random() < 0.006:
+            return False, False, None
+        if rng.random() < _LATE_ACCEPT:
+            t = accept[1] + 60.0 + rng.expovariate(1 / 14_400.0)
+        else:
+            t = start + 300.0 + min(rng.expovariate(1 / 10_800.0), 72 * 3600.0)
+        if t > now:
+            return False, False, None
+        at = _utc(t)
+        late = at > accept[0].due_at
+        events.append(
+            (
+                tid, at, None, "accept", "dispatched", "accepted", lead, None, None, "超时签收" if late else "签收",
+                f'{{"late": {"true" if late else "false"}, "accept_due_at": "{accept[2]}"}}',
+            )
+        )  # fmt: skip
+        tk.status, tk.updated, tk.accepted_at = "accepted", at, at
+        if rng.random() < 0.012:
+            return True, False, None
+        due = reply[1]
+        r = rng.random()
+        if r < 0.86:
+            replied = start + (due - start) * (0.1 + 0.85 * rng.random())
+        elif r < 0.95:
+            replied = due - rng.random() * 6 * 3600.0
+        else:
+            replied = due + rng.expovariate(1 / (2 * 86400.0))
+        t = max(replied, t + 1800.0)
+        if t > now:
+            return True, False, None
+        at = _utc(t)
+        due_at = reply[0].due_at
+        on_time = at <= due_at
+        outcome = self.reply_outcomes(rng)
+        texts = _REPLY_TEXTS[outcome]
+        content = texts[rng.randrange(len(texts))]
+        out.replies.append((tid, lead, outcome, content, at, due_at, on_time, user_id))
+        events.append(
+            (tid, at, None, "reply", "accepted", "replied", lead, due_at, None, content, _REPLY_DATA[outcome, on_time])
+        )
+        tk.status, tk.updated, tk.replied_at = "replied", at, at
+        if rng.random() < 0.004:
+            return True, True, None
+        t += 600.0 + rng.expovariate(1 / 21_600.0)
+        if t > now:
+            return True, True, None
+        at = _utc(t)
+        round_no = tk.redo_count + 1
+        callback_due = self._due(t, self.callback_days)
+        k = len(out.callbacks)
+        events.append(
+            (
+                tid, at, user_id, "approve_reply", "replied", "callback_pending", lead, None, None,
+                "答复审核通过，待回访",
+                '{"approved": true, "callback_id": %d, '
+                + f'"round": {round_no}, "callback_due_at": "{callback_due[2]}"}}',
+            )
+        )  # fmt: skip
+        out.refs.append((len(events) - 1, _CALLBACK, k))
+        tk.status, tk.updated = "callback_pending", at
+        state, attempts, days, done_at, redo_at = self._callback(out, tk, tid, cid, lead, t, k, user_id)
+        out.callbacks.append((tid, round_no, callback_due[0].due_at, state, attempts, days, at, done_at))
+        return True, True, redo_at
+
+    def _callback(
+        self, out: _Batch, tk: _Ticket, tid: int, cid: int, lead: str, approved: float, k: int, user_id: int
+    ) -> tuple[str, int, str, datetime | None, float | None]:
+        """回访 of callback ``k``: (state, attempts, attempt_days JSON, done at, redo at)."""
+        rng = self.rng
+        now = self.now
+        days: list[str] = []
+        if rng.random() < 0.012:
+            return "pending", 0, "[]", None, None
+        if rng.random() < _UNREACHABLE:
+            # not reached on ``callback_max_attempts`` different days: closed as unreachable
+            t = approved + 1800.0 + rng.expovariate(1 / 14_400.0)
+            for n in range(1, self.max_attempts + 1):
+                if n > 1:
+                    next_midnight = (int((t + 8 * 3600) // 86400) + 1) * 86400.0 - 8 * 3600
+                    t = next_midnight + 9 * 3600.0 + rng.random() * 9 * 3600.0
+                if t > now:
+                    return "pending", n - 1, _json_list(days), None, None
+                self._attempt(out, tk, tid, lead, t, k, n, days, user_id)
+            at = tk.updated
+            self._close(
+                out, tk, tid, lead, at, "unreachable", f"{len(days)}个不同日期回访均未接通，按无法联系办结", user_id
+            )
+            return "unreachable", self.max_attempts, _json_list(days), at, None
+        t = approved + 1800.0 + rng.expovariate(1 / 108_000.0)
+        attempts = 0
+        if self.max_attempts > 1 and rng.random() < _MISSED_CALL:
+            missed = approved + (t - approved) * rng.random()
+            if missed > now:
+                return "pending", 0, "[]", None, None
+            attempts = 1
+            self._attempt(out, tk, tid, lead, missed, k, 1, days, user_id)
+        if t > now:
+            return "pending", attempts, _json_list(days), None, None
+        at = _utc(t)
+        first = tk.redo_count == 0
+        satisfaction = (self.first_satisfaction if first else self.redo_satisfaction)(rng)
+        resolution = self.resolutions[satisfaction](rng)
+        reasonable: bool | None = None
+        if satisfaction == "unsatisfied":
+            reasonable = rng.random() < (_REASONABLE_FIRST if first else _REASONABLE_REDO)
+        out.evaluations.append((tid, k, cid, satisfaction, resolution, reasonable, "", at, user_id))
+        redo_at: float | None = None
+        if satisfaction != "unsatisfied":
+            self._close(out, tk, tid, lead, at, satisfaction, "回访满意，办结", user_id)
+        elif not reasonable:
+            self._close(out, tk, tid, lead, at, "unreasonable", "诉求人不满意但诉求不合理，办结", user_id)
+        elif tk.redo_count < self.redo_max:
+            redo_at = t
+        else:
+            self._supervise(out, tk, tid, lead, t, at, user_id)
+        return "done", attempts, _json_list(days), at, redo_at
+
+    def _attempt(
+        self, out: _Batch, tk: _Ticket, tid: int, lead: str, t: float, k: int, n: int, days: list[str], user_id: int
+    ) -> None:
+        """回访未接通: attempts on the same local day count once."""
+        at = _utc(t)
+        day = self._day(t)
+        if day not in days:
+            days.append(day)
+        out.events.append(
+            (
+                tid, at, user_id, "callback_attempt", "callback_pending", "callback_pending", lead, None, None,
+                f"回访未接通（第{n}次，{len(days)}个不同日期）",
+                '{"callback_id": %d, ' + f'"attempt": {n}, "days": {len(days)}}}',
+            )
+        )  # fmt: skip
+        out.refs.append((len(out.events) - 1, _CALLBACK, k))
+        tk.updated = at
+
+    def _close(
+        self, out: _Batch, tk: _Ticket, tid: int, lead: str, at: datetime, outcome: str, note: str, user_id: int
+    ) -> None:
+        out.events.append(
+            (tid, at, user_id, "close", "callback_pending", "closed", lead, None, None, note, _CLOSE_DATA[outcome])
+        )
+        tk.status, tk.updated, tk.closed_at, tk.final_outcome = "closed", at, at, outcome
+
+    def _supervise(self, out: _Batch, tk: _Ticket, tid: int, lead: str, t: float, at: datetime, user_id: int) -> None:
+        """Redo rounds exhausted and still reasonably unsatisfied: a 督办单, then closed unsatisfied
+        (``callbacks._supervise``); most units have answered it by its reply-by date."""
+        rng = self.rng
+        code, title = _ORDER_REASON
+        content = f"重办{tk.redo_count}轮后诉求人仍不满意"
+        reply_by = self._due(t, self.order_days)
+        by = reply_by[0].due_date
+        j = len(out.orders)
+        out.events.append(
+            (
+                tid, at, user_id, "supervise", "callback_pending", "callback_pending", lead, None, None,
+                f"督办（{title}）：{content}",
+                '{"order_id": %d, ' + f'"reason": "{code}", "reply_by": "{by.isoformat()}"}}',
+            )
+        )  # fmt: skip
+        out.refs.append((len(out.events) - 1, _ORDER, j))
+        self._close(out, tk, tid, lead, at, "unsatisfied", f"{content}，办结并督办", user_id)
+        state, response, responded_at = "open", None, None
+        if reply_by[1] <= self.now and rng.random() < _ORDER_RESPONDED:
+            state = "responded"
+            response = _ORDER_RESPONSES[rng.randrange(len(_ORDER_RESPONSES))]
+            responded_at = _utc(t + 3600.0 + rng.random() * max(reply_by[1] - t - 3600.0, 0.0))
+            out.events.append(
+                (
+                    tid, responded_at, None, "respond_supervision", "closed", "closed", lead, None, None,
+                    f"回复督办：{response}", '{"order_id": %d}',
+                )
+            )  # fmt: skip
+            out.refs.append((len(out.events) - 1, _ORDER, j))
+            tk.updated = responded_at
+        out.orders.append((tid, lead, code, content, by, at, user_id, state, response, responded_at))
+
+
+def _json_list(items: list[str]) -> str:
+    return "[" + ", ".join(f'"{s}"' for s in items) + "]"
 
 
 def _neutral_suffixes(vocabulary: _Vocabulary) -> None:
@@ -949,11 +1282,13 @@ async def generate_tickets(
     progress: bool = True,
     now: datetime | None = None,
 ) -> int:
-    """Write ``tickets`` synthetic tickets (with callers, decisions, units, deadlines, events) by COPY.
+    """Write ``tickets`` synthetic tickets and their handling (see the module docstring) by COPY.
 
     ``database_url`` is the SQLAlchemy asyncpg URL of a migrated database whose handling units are
     loaded. Tickets are spread over the 365 days before ``now`` (default: the current UTC time).
-    Returns the number of tickets written. Each batch is one transaction.
+    Returns the number of tickets written. Each batch is one transaction. The KPI rollup is not
+    told about the past days written: rebuild it afterwards (``hotline.kpi_rollup.refresh(...,
+    rebuild=True)``; the ``demo generate`` command does).
     """
     if tickets < 0:
         raise ValueError("tickets must not be negative")
@@ -978,21 +1313,34 @@ async def generate_tickets(
             return 0
         stamps = _timestamps(rng, tickets, now, cal)
         generator = _Generator(rb, templates, cal, rng, now)
-        events_conn = await _connect(dsn)
-        misc_conn = await _connect(dsn)
+        children: list[Any] = []
         try:
-            return await _write(conn, events_conn, misc_conn, generator, stamps, batch, user_id, progress)
+            for _ in _CHILD_GROUPS:
+                children.append(await _connect(dsn, _CHILD_SESSION))
+            return await _write(conn, children, generator, stamps, batch, user_id, progress)
         finally:
-            await events_conn.close()
-            await misc_conn.close()
+            for child in children:
+                await child.close()
     finally:
         await conn.close()
 
 
-async def _connect(dsn: str) -> Any:
-    return await asyncpg.connect(
-        dsn, server_settings={"application_name": "hotline-demo", "timezone": "UTC", "synchronous_commit": "off"}
-    )
+_SESSION = {"application_name": "hotline-demo", "timezone": "UTC", "synchronous_commit": "off"}
+_CHILD_SESSION = {**_SESSION, "hotline.kpi_marks": "off"}
+"""The connections copying a batch's own rows. They switch off the KPI rollup's dirty-day marks
+(migration 0005): the marks would only repeat what the rebuild after the load recomputes anyway
+(``python -m hotline demo generate`` rebuilds the rollup), and their joins to tickets and
+deadlines would cost each batch more as the database grows."""
+_FIRST_BATCH = 1000
+_ANALYZE = "ANALYZE tickets, deadlines"
+"""Run after the small first batch and whenever the tickets written doubled: without statistics
+(a new database; autovacuum may be off) the planner misjudges the joins of the foreign-key checks
+and of the rollup rebuild that follows a load by orders of magnitude. A role that does not own
+the tables gets a warning, not an error."""
+
+
+async def _connect(dsn: str, session: dict[str, str] = _SESSION) -> Any:
+    return await asyncpg.connect(dsn, server_settings=session)
 
 
 async def _copy(conn: Any, table: str, records: list[tuple[Any, ...]], columns: Sequence[str]) -> None:
@@ -1000,26 +1348,57 @@ async def _copy(conn: Any, table: str, records: list[tuple[Any, ...]], columns: 
         await conn.copy_records_to_table(table, records=records, columns=columns)
 
 
-async def _write_children(events_conn: Any, misc_conn: Any, rows: _Batch) -> None:
-    """Decisions, units, deadlines and events of committed tickets, on two connections at once."""
+_CHILD_GROUPS: tuple[tuple[tuple[str, str, tuple[str, ...]], ...], ...] = (
+    (("ticket_events", "events", _EVENT_COLUMNS),),
+    (
+        ("routing_decisions", "decisions", _DECISION_COLUMNS),
+        ("deadlines", "deadlines", _DEADLINE_COLUMNS),
+        # after the deadlines: the KPI trigger on replies marks the due days of the ticket's reply limits
+        ("replies", "replies", _REPLY_COLUMNS),
+        ("supervision_orders", "orders", _ORDER_COLUMNS),
+    ),
+    (
+        ("callbacks", "callbacks", _CALLBACK_COLUMNS),
+        ("evaluations", "evaluations", _EVALUATION_COLUMNS),  # after their callbacks (foreign key)
+        ("ticket_units", "units", _UNIT_COLUMNS),
+    ),
+)
+"""(table, ``_Batch`` attribute, columns) copied in one transaction per group, the groups at once;
+the callbacks' group is committed last (see :func:`_write_children`)."""
 
-    async def events() -> None:
-        async with events_conn.transaction():
-            await _copy(events_conn, "ticket_events", rows.events, _EVENT_COLUMNS)
 
-    async def misc() -> None:
-        async with misc_conn.transaction():
-            await _copy(misc_conn, "routing_decisions", rows.decisions, _DECISION_COLUMNS)
-            await _copy(misc_conn, "ticket_units", rows.units, _UNIT_COLUMNS)
-            await _copy(misc_conn, "deadlines", rows.deadlines, _DEADLINE_COLUMNS)
+async def _write_children(conns: Sequence[Any], rows: _Batch) -> None:
+    """Everything hanging off committed tickets, one connection per group of :data:`_CHILD_GROUPS`,
+    committed only once every group's rows are in: a failure leaves none of them behind, so that
+    undoing the batch deletes no callback (``evaluations.callback_id`` has no index: deleting a
+    callback scans the whole evaluations table)."""
 
-    await asyncio.gather(events(), misc())
+    async def group(conn: Any, tables: tuple[tuple[str, str, tuple[str, ...]], ...]) -> None:
+        for table, attr, columns in tables:
+            await _copy(conn, table, getattr(rows, attr), columns)
+
+    transactions = [conn.transaction() for conn in conns]
+    try:
+        for tr in transactions:
+            await tr.start()
+        results = await asyncio.gather(
+            *(group(c, g) for c, g in zip(conns, _CHILD_GROUPS, strict=True)), return_exceptions=True
+        )
+        failed = next((r for r in results if isinstance(r, BaseException)), None)
+        if failed is not None:
+            raise failed
+        for tr in transactions:  # the callbacks' group last
+            await tr.commit()
+    except BaseException:
+        for tr in transactions:
+            with contextlib.suppress(Exception):  # committed or never started
+                await tr.rollback()
+        raise
 
 
 async def _write(
     conn: Any,
-    events_conn: Any,
-    misc_conn: Any,
+    children: Sequence[Any],
     generator: _Generator,
     stamps: Sequence[float],
     batch: int,
@@ -1027,6 +1406,7 @@ async def _write(
     progress: bool,
 ) -> int:
     """Pipeline: callers and tickets of batch k+1 are copied while the rows hanging off batch k are.
+    The first batch is small (``_FIRST_BATCH``), so that the tables have statistics early.
 
     Foreign keys stay checked, so a ticket's own rows are written only after the ticket is committed;
     if writing them fails, the batch's tickets and callers are deleted again.
@@ -1034,22 +1414,25 @@ async def _write(
     total = len(stamps)
     bar = _Progress(total, progress)
     bar.update(0)
+    bounds = [0]
+    size = min(batch, _FIRST_BATCH)
+    while bounds[-1] < total:
+        bounds.append(min(total, bounds[-1] + size))
+        size = batch
     written = 0
+    analyzed = 0
     pending: asyncio.Task[None] | None = None
     pending_n = 0
     unfinished: list[tuple[list[int], list[int]]] = []
-    """Committed batches (ticket ids, caller ids) whose decisions, units, deadlines, events are not yet written."""
+    """Committed batches (ticket ids, caller ids) whose own rows (decisions … evaluations) are not yet written."""
     try:
-        for start in range(0, total, batch):
-            chunk = stamps[start : start + batch]
+        for start, end in itertools.pairwise(bounds):
+            chunk = stamps[start:end]
             n = len(chunk)
             row = await conn.fetchrow(_RESERVE, n)
             ticket_ids, caller_ids, decision_ids, numbers = (sorted(row[k]) for k in range(4))
             rows = generator.batch(chunk, ticket_ids, caller_ids, decision_ids, numbers, user_id)
-            deadline_ids = await _reserve(conn, "deadlines", len(rows.deadlines))
-            event_ids = await _reserve(conn, "ticket_events", len(rows.events))
-            rows.deadlines = [(i, *r) for i, r in zip(deadline_ids, rows.deadlines, strict=True)]
-            rows.events = [(i, *r) for i, r in zip(event_ids, rows.events, strict=True)]
+            rows.assign(await _reserve(conn, rows.counts()))
             async with conn.transaction():
                 await _copy(conn, "callers", rows.callers, _CALLER_COLUMNS)
                 await _copy(conn, "tickets", rows.tickets, _TICKET_COLUMNS)
@@ -1059,7 +1442,10 @@ async def _write(
                 unfinished.pop(0)
                 written += pending_n
                 bar.update(written)
-            pending = asyncio.create_task(_write_children(events_conn, misc_conn, rows))
+                if written >= 2 * analyzed:
+                    await conn.execute(_ANALYZE)
+                    analyzed = written
+            pending = asyncio.create_task(_write_children(children, rows))
             pending_n = n
         if pending is not None:
             await pending
@@ -1080,7 +1466,8 @@ async def _write(
 
 
 async def _undo(conn: Any, ticket_ids: list[int], caller_ids: list[int]) -> None:
-    """Remove tickets whose timeline could not be written (their rows cascade)."""
+    """Remove tickets whose own rows could not all be written: decisions, units, deadlines, events,
+    replies, callbacks, evaluations and 督办单 cascade from the ticket (evaluations before the callers)."""
     with contextlib.suppress(Exception):
         async with conn.transaction():
             await conn.execute("DELETE FROM tickets WHERE id = ANY($1::bigint[])", ticket_ids)
