@@ -9,6 +9,8 @@ into an append-only table); the refresh (hotline.kpi_rollup) recomputes those da
 tables. Nothing fires on INSERT into tickets, deadlines or ticket_returns: those rows are written
 for "now" (a ticket received today, a return requested today, a limit due in the future), and the
 refresh always recomputes every day from its previous run up to today. Intake stays untouched.
+A bulk loader that rebuilds the rollup afterwards (``demo generate``) turns the marks off for its
+own connections with the setting ``hotline.kpi_marks = off``.
 """
 
 from collections.abc import Sequence
@@ -59,6 +61,9 @@ FUNCTIONS = [
     f"""
     CREATE FUNCTION kpi_mark_tickets() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
+        IF current_setting('hotline.kpi_marks', true) = 'off' THEN  -- a bulk load that rebuilds afterwards
+            RETURN NULL;
+        END IF;
         IF TG_OP = 'DELETE' THEN
             INSERT INTO kpi_dirty_days (day) SELECT DISTINCT kpi_day(o.created_at) FROM old_rows o;
             RETURN NULL;
@@ -85,6 +90,9 @@ FUNCTIONS = [
     """
     CREATE FUNCTION kpi_mark_deadlines() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
+        IF current_setting('hotline.kpi_marks', true) = 'off' THEN  -- a bulk load that rebuilds afterwards
+            RETURN NULL;
+        END IF;
         IF TG_OP = 'DELETE' THEN
             INSERT INTO kpi_dirty_days (day)
             SELECT DISTINCT o.due_date FROM old_rows o WHERE o.kind = 'reply';
@@ -103,6 +111,9 @@ FUNCTIONS = [
     """
     CREATE FUNCTION kpi_mark_returns() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
+        IF current_setting('hotline.kpi_marks', true) = 'off' THEN  -- a bulk load that rebuilds afterwards
+            RETURN NULL;
+        END IF;
         IF TG_OP = 'DELETE' THEN
             INSERT INTO kpi_dirty_days (day) SELECT DISTINCT kpi_day(o.requested_at) FROM old_rows o;
             RETURN NULL;
@@ -117,6 +128,9 @@ FUNCTIONS = [
     """
     CREATE FUNCTION kpi_mark_ticket_children() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
+        IF current_setting('hotline.kpi_marks', true) = 'off' THEN  -- a bulk load that rebuilds afterwards
+            RETURN NULL;
+        END IF;
         -- an evaluation (问题解决率) counts on its ticket's intake day; a reply (及时办结率) on the
         -- due days of the ticket's reply limits
         INSERT INTO kpi_dirty_days (day)
