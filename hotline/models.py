@@ -515,7 +515,38 @@ KPI_MEASURES: tuple[str, ...] = (
 """The counts every KPI is computed from (docs/kpi.md); one column each in ``kpi_daily``."""
 
 
-class KpiDaily(Base):
+class KpiCounts:
+    """A rollup row's key and counts (``kpi_daily``, ``kpi_monthly``): one column per KPI_MEASURES."""
+
+    scope: Mapped[str] = mapped_column(String(32))
+    dim: Mapped[str] = mapped_column(String(16))
+    key1: Mapped[str | None] = mapped_column(String(64))
+    key2: Mapped[str | None] = mapped_column(String(64))
+    intake: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    merged: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    repeat: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    accepted_intake: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    direct: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    dispatched: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    reminded: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    redone: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    returned: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    overdue: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    accepted: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    accepted_on_time: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    evaluated: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    satisfied: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    resolved: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    partly_resolved: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    unreachable: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    due: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    replied_on_time: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    returns: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    decided_returns: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    improper_returns: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+
+class KpiDaily(KpiCounts, Base):
     """统计日汇总: the KPI counts of one local day, per breakdown key, rebuilt by the KPI refresh.
 
     ``scope`` is ``''`` for the whole city or a handling unit's code (that unit's own figures);
@@ -542,35 +573,9 @@ class KpiDaily(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     day: Mapped[date] = mapped_column(Date)
-    scope: Mapped[str] = mapped_column(String(32))
-    dim: Mapped[str] = mapped_column(String(16))
-    key1: Mapped[str | None] = mapped_column(String(64))
-    key2: Mapped[str | None] = mapped_column(String(64))
-    intake: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    merged: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    repeat: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    accepted_intake: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    direct: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    dispatched: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    reminded: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    redone: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    returned: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    overdue: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    accepted: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    accepted_on_time: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    evaluated: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    satisfied: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    resolved: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    partly_resolved: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    unreachable: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    due: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    replied_on_time: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    returns: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    decided_returns: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    improper_returns: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
 
-class KpiMonthly(Base):
+class KpiMonthly(KpiCounts, Base):
     """统计月汇总: ``kpi_daily`` summed per calendar month, rewritten with the month's days.
 
     A period made of whole months (the dashboard's usual view) reads a few hundred of these rows
@@ -583,32 +588,6 @@ class KpiMonthly(Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     month: Mapped[date] = mapped_column(Date)
     """The first day of the month."""
-    scope: Mapped[str] = mapped_column(String(32))
-    dim: Mapped[str] = mapped_column(String(16))
-    key1: Mapped[str | None] = mapped_column(String(64))
-    key2: Mapped[str | None] = mapped_column(String(64))
-    intake: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    merged: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    repeat: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    accepted_intake: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    direct: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    dispatched: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    reminded: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    redone: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    returned: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    overdue: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    accepted: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    accepted_on_time: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    evaluated: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    satisfied: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    resolved: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    partly_resolved: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    unreachable: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    due: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    replied_on_time: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    returns: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    decided_returns: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    improper_returns: Mapped[int] = mapped_column(Integer, server_default=text("0"))
 
 
 class KpiDirtyDay(Base):
