@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, exists, func, select, text, true
+from sqlalchemy import Select, exists, func, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -60,6 +60,13 @@ async def running_deadline(session: AsyncSession, ticket_id: int, kind: str = "r
         .limit(1)
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def end_task_deadline(session: AsyncSession, task_id: int, state: str) -> None:
+    """A sub-task's running limit ends: ``met`` when answered, ``cancelled`` when released."""
+    await session.execute(
+        update(Deadline).where(Deadline.task_id == task_id, Deadline.state == "running").values(state=state)
+    )
 
 
 async def latest_deadline(session: AsyncSession, ticket_id: int) -> Deadline | None:

@@ -698,9 +698,7 @@ async def answer_task(
         raise Conflict("本单位下派的下级任务尚未答复", code="reply.tasks_pending")
     now = rt.clock()
     task.state, task.answer, task.answered_at = "answered", content, now
-    await session.execute(
-        update(Deadline).where(Deadline.task_id == task.id, Deadline.state == "running").values(state="met")
-    )
+    await tickets_repo.end_task_deadline(session, task.id, "met")
     await record(
         session,
         ticket,
@@ -725,9 +723,7 @@ async def release_task(
         raise Forbidden("只有热线中心或派出该任务的单位可以解除", code="task.release_forbidden")
     now = rt.clock()
     task.state = "released"
-    await session.execute(
-        update(Deadline).where(Deadline.task_id == task.id, Deadline.state == "running").values(state="cancelled")
-    )
+    await tickets_repo.end_task_deadline(session, task.id, "cancelled")
     await record(
         session,
         ticket,
