@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install install-dev migrate serve demo-users bench clean
+.PHONY: run test lint install install-dev migrate serve demo-users demo-data bench clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "需要 Python 3.11 或更高版本"'
@@ -29,11 +29,16 @@ migrate: install
 demo-users: install
 	$(BIN)/python -m hotline users demo
 
+## demo-data: on first start only, a year of demo tickets handled up to today, so that queues,
+## callbacks and the dashboard have work and figures (skipped once any ticket exists)
+demo-data: install
+	$(BIN)/python -m hotline demo generate --tickets 3000 --if-empty --quiet
+
 serve: install
 	$(BIN)/python -m hotline serve --host $(HOST) --port $(PORT)
 
-## run: install, migrate (rulebook + working calendar), create demo users, serve on http://127.0.0.1:8000
-run: migrate demo-users serve
+## run: install, migrate (rulebook + working calendar), create demo users and (first time) demo tickets, serve on http://127.0.0.1:8000
+run: migrate demo-users demo-data serve
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -125,8 +125,11 @@ def cmd_calendar_import(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_demo_generate(settings: Settings, args: argparse.Namespace) -> None:
-    from hotline.demo import DemoDataError, generate_tickets
+    from hotline.demo import DemoDataError, generate_tickets, has_tickets
 
+    if args.if_empty and asyncio.run(has_tickets(database_url(settings))):
+        print("已有工单，不再生成演示数据")
+        return
     try:
         n = asyncio.run(generate_tickets(database_url(settings), args.tickets, seed=args.seed, progress=not args.quiet))
     except DemoDataError as exc:
@@ -194,6 +197,7 @@ def parser() -> argparse.ArgumentParser:
     gen.add_argument("--tickets", type=int, required=True)
     gen.add_argument("--seed", type=int, default=12345)
     gen.add_argument("--quiet", action="store_true")
+    gen.add_argument("--if-empty", action="store_true", help="只在还没有任何工单时生成（make run 使用）")
     gen.set_defaults(func=cmd_demo_generate)
 
     kpi = sub.add_parser("kpi", help="统计指标").add_subparsers(dest="kpi_command", required=True)

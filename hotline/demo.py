@@ -1339,6 +1339,15 @@ and of the rollup rebuild that follows a load by orders of magnitude. A role tha
 the tables gets a warning, not an error."""
 
 
+async def has_tickets(database_url: str) -> bool:
+    """Whether the database holds any ticket (``demo generate --if-empty`` leaves it alone then)."""
+    conn = await _connect(to_asyncpg_dsn(database_url))
+    try:
+        return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM tickets)"))
+    finally:
+        await conn.close()
+
+
 async def _connect(dsn: str, session: dict[str, str] = _SESSION) -> Any:
     return await asyncpg.connect(dsn, server_settings=session)
 

@@ -148,3 +148,49 @@ def test_kpi_refresh_from_the_command_line(db_url: str) -> None:
         assert again.returncode == 0 and "统计汇总已刷新：1 天" in again.stdout  # only today: nothing marked
     finally:
         asyncio.run(reset())
+
+
+def test_demo_data_is_generated_once_with_if_empty(db_url: str) -> None:
+    """`make run` calls this at every start: a database that has tickets is left alone."""
+    import asyncio
+
+    import asyncpg
+
+    from hotline.demo import to_asyncpg_dsn
+
+    async def count() -> int:
+        conn = await asyncpg.connect(to_asyncpg_dsn(db_url))
+        try:
+            return int(await conn.fetchval("SELECT count(*) FROM tickets"))
+        finally:
+            await conn.close()
+
+    async def reset(before: int) -> None:  # committed for real: leave the shared database as found
+        conn = await asyncpg.connect(to_asyncpg_dsn(db_url))
+        try:
+            await conn.execute("DELETE FROM tickets WHERE id > $1", before)
+            await conn.execute("DELETE FROM kpi_rollup_state; DELETE FROM kpi_daily; DELETE FROM kpi_monthly")
+            await conn.execute("DELETE FROM kpi_dirty_days")
+        finally:
+            await conn.close()
+
+    async def max_id() -> int:
+        conn = await asyncpg.connect(to_asyncpg_dsn(db_url))
+        try:
+            return int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM tickets"))
+        finally:
+            await conn.close()
+
+    empty = asyncio.run(count()) == 0
+    before = asyncio.run(max_id())
+    try:
+        first = run_cli(db_url, "demo", "generate", "--tickets", "40", "--if-empty", "--quiet")
+        assert first.returncode == 0, first.stderr
+        if empty:
+            assert "已生成 40 张演示工单" in first.stdout and "统计汇总已重建" in first.stdout
+        second = run_cli(db_url, "demo", "generate", "--tickets", "40", "--if-empty", "--quiet")
+        assert second.returncode == 0 and "已有工单，不再生成演示数据" in second.stdout
+        if empty:
+            assert asyncio.run(count()) == 40
+    finally:
+        asyncio.run(reset(before))
