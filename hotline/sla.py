@@ -28,6 +28,7 @@ from hotline import sla_repository as repo
 from hotline.db import unit_of_work
 from hotline.models import Deadline, Notification, SlaStep, SupervisionOrder, Ticket, TicketEvent
 from hotline.runtime import Runtime
+from hotline.tickets import repository as tickets_repo
 from hotline.users import Actor
 from hotline.workflow.common import record
 from routing_rules.schema import ReminderPoint, SlaPolicy
@@ -230,13 +231,24 @@ def notify(
 
 
 async def remind(
-    session: AsyncSession, ticket: Ticket, actor: Actor | None, now: datetime, *, unit: str | None, note: str, key: str
+    session: AsyncSession,
+    ticket: Ticket,
+    actor: Actor | None,
+    now: datetime,
+    *,
+    unit: str | None,
+    note: str,
+    key: str,
+    due_date: date | None,
 ) -> None:
-    """催办 (automatic or by a supervisor): counted on the ticket for 催办率, noticed to the unit."""
+    """催办 (automatic or by a supervisor): counted on the ticket for 催办率, noticed to the unit
+    with the due date of the limit it is reminded of."""
     await record(session, ticket, actor, Action.REMIND, now, unit=unit, note=note, data={"manual": actor is not None})
     ticket.reminder_count += 1
     if unit:
-        notify(session, ticket, f"unit:{unit}", "reminder", key, now)
+        notify(
+            session, ticket, f"unit:{unit}", "reminder", key, now, due_date=due_date.isoformat() if due_date else "—"
+        )
 
 
 _OVERDUE_REASON, _OVERDUE_REASON_TITLE = "overdue", "超期未办"
@@ -386,7 +398,7 @@ def _act(
         note = f"{label}：办理时限{ctx.deadline_due_date.isoformat()}届满"
         work.record(tid, Action.REMIND, unit=unit, note=note, data={"manual": False}, reminder=True)
         if unit:
-            work.notify(tid, f"unit:{unit}", "reminder", key)
+            work.notify(tid, f"unit:{unit}", "reminder", key, due_date=ctx.deadline_due_date.isoformat())
     elif step.kind == "overdue":
         pending = ctx.extension_pending
         note = "超期未答复" + ("（延期申请待审核，请中心尽快决定）" if pending else "")
@@ -463,6 +475,9 @@ async def manual_remind(session: AsyncSession, rt: Runtime, actor: Actor, number
     count = await session.scalar(
         select(func.count()).select_from(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
     )
+    limit = await tickets_repo.running_deadline(session, ticket.id, "reply") or await tickets_repo.latest_deadline(
+        session, ticket.id
+    )
     await remind(
         session,
         ticket,
@@ -471,5 +486,6 @@ async def manual_remind(session: AsyncSession, rt: Runtime, actor: Actor, number
         unit=ticket.lead_unit_code,
         note=note or "人工催办",
         key=f"manual:{ticket.id}:{count}",
+        due_date=limit.due_date if limit else None,
     )
     return {"number": ticket.number, "reminder_count": ticket.reminder_count}

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hotline.models import Notification, SlaStep, SupervisionOrder, Ticket, TicketEvent
+from hotline.notifications import render
 from hotline.sla import sweep
 
 HRSS = "city.human_resources"
@@ -87,6 +88,10 @@ async def test_each_step_fires_once_at_its_local_time_across_the_national_day(
         "notice",
     ]
     assert sorted(keys) == sorted(expected)
+    # every notice the sweep queued can be rendered (the reminder once lacked its due date)
+    queued = (await session.execute(select(Notification).where(Notification.ticket_id == t.id))).scalars().all()
+    texts = {n.template: render(n.template, n.payload, reason_titles={"overdue": "超期未办"}) for n in queued}
+    assert "2026-10-10" in texts["reminder"]
 
 
 async def test_a_reply_in_time_cancels_the_remaining_steps(
@@ -143,6 +148,16 @@ async def test_manual_reminder_counts(client: AsyncClient, login, session: Async
     assert next(i for i in queue["items"] if i["number"] == number)["reminder_count"] == 1  # visible to the unit
     assert (await client.post(f"/api/v1/tickets/{number}/remind", json={}, headers=agent.headers)).status_code == 403
     assert (await actions(session, number))[-1] == "remind"
+    notice = (
+        (
+            await session.execute(
+                select(Notification).where(Notification.template == "reminder").order_by(Notification.id.desc())
+            )
+        )
+        .scalars()
+        .first()
+    )
+    assert notice is not None and "2026-10-10" in render(notice.template, notice.payload)
 
 
 async def test_importing_a_calendar_replans_pending_reminders_and_overdue_marks(
