@@ -157,17 +157,19 @@ async def _decide(
     page: Callable[..., Awaitable[HTMLResponse]],
     back: str,
     number: str,
+    form: dict[str, str] | None = None,
 ) -> Response:
-    """Every centre decision: CSRF, role, then the service call inside a savepoint (an InvalidInput
-    raised after a partial write leaves nothing behind); errors re-render the list with the
-    messages (422), success redirects back with a fixed result code."""
+    """Every centre decision and form: CSRF, role, then the service call inside a savepoint (an
+    InvalidInput raised after a partial write leaves nothing behind); errors re-render the page with
+    the messages and the submitted ``form`` (422), success redirects back with a fixed result code."""
     check_csrf(request, rt.settings.secret_key, csrf)
     require_page_role(actor, *roles)
     try:
         async with session.begin_nested():
             result = await act()
     except InvalidInput as exc:
-        return await page(request, session, rt, actor, 422, **_invalid(exc, number))
+        ctx = _invalid(exc, number) | ({"form": form} if form is not None else {})
+        return await page(request, session, rt, actor, 422, **ctx)
     return _done(back, result, number)
 
 
@@ -360,10 +362,17 @@ async def replies_decide(
 # ---------------------------------------------------------------- 并单 merge
 
 
+async def _merge_page(
+    request: Request, session: AsyncSession, rt: Runtime, actor: Actor, status_code: int = 200, **ctx: Any
+) -> HTMLResponse:
+    ctx.setdefault("form", {})
+    return _page(request, rt, actor, "centre_merge.html", status_code, **ctx)
+
+
 @router.get("/merge", response_class=HTMLResponse)
-async def merge_form(request: Request, rt: RuntimeDep, actor: PageActor) -> Response:
+async def merge_form(request: Request, session: SessionDep, rt: RuntimeDep, actor: PageActor) -> Response:
     require_page_role(actor, *REVIEWERS)
-    return _page(request, rt, actor, "centre_merge.html", form={})
+    return await _merge_page(request, session, rt, actor)
 
 
 @router.post("/merge")
@@ -377,19 +386,17 @@ async def merge_submit(
     note: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    check_csrf(request, rt.settings.secret_key, csrf)
-    require_page_role(actor, *REVIEWERS)
     primary = primary.strip()
-    try:
-        async with session.begin_nested():
-            if not primary:
-                raise InvalidInput.one("primary", "merge.primary_required", "主单编号：必填")
-            data = _model(merge.MergeIn, secondaries=[s for s in SPLIT.split(secondaries) if s], note=note)
-            result = await merge.merge(session, rt, actor, primary, data)
-    except InvalidInput as exc:
-        form = {"primary": primary, "secondaries": secondaries, "note": note}
-        return _page(request, rt, actor, "centre_merge.html", 422, form=form, **_invalid(exc))
-    return _done("/centre/merge", "merged", result.primary)
+
+    async def act() -> str:
+        if not primary:
+            raise InvalidInput.one("primary", "merge.primary_required", "主单编号：必填")
+        data = _model(merge.MergeIn, secondaries=[s for s in SPLIT.split(secondaries) if s], note=note)
+        await merge.merge(session, rt, actor, primary, data)
+        return "merged"
+
+    form = {"primary": primary, "secondaries": secondaries, "note": note}
+    return await _decide(request, session, rt, actor, csrf, REVIEWERS, act, _merge_page, "/centre/merge", primary, form)
 
 
 # ---------------------------------------------------------------- 督办 supervision
@@ -436,18 +443,18 @@ async def supervision_issue(
     unit: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    check_csrf(request, rt.settings.secret_key, csrf)
-    require_page_role(actor, *REVIEWERS)
     number = number.strip()
-    try:
-        async with session.begin_nested():
-            if not number:
-                raise InvalidInput.one("number", "supervision.number_required", "工单编号：必填")
-            data = _model(
-                supervision.SupervisionIn, reason=reason, content=content, reply_by=reply_by, unit=unit.strip() or None
-            )
-            await supervision.issue(session, rt, actor, number, data)
-    except InvalidInput as exc:
-        form = {"number": number, "reason": reason, "content": content, "reply_by": reply_by, "unit": unit}
-        return await _supervision_page(request, session, rt, actor, 422, form=form, **_invalid(exc, number))
-    return _done("/centre/supervision", "supervised", number)
+
+    async def act() -> str:
+        if not number:
+            raise InvalidInput.one("number", "supervision.number_required", "工单编号：必填")
+        data = _model(
+            supervision.SupervisionIn, reason=reason, content=content, reply_by=reply_by, unit=unit.strip() or None
+        )
+        await supervision.issue(session, rt, actor, number, data)
+        return "supervised"
+
+    form = {"number": number, "reason": reason, "content": content, "reply_by": reply_by, "unit": unit}
+    return await _decide(
+        request, session, rt, actor, csrf, REVIEWERS, act, _supervision_page, "/centre/supervision", number, form
+    )
