@@ -299,11 +299,7 @@ async def record_callback(
     order_id: int | None = None
 
     if not data.reached:
-        today = now.astimezone(LOCAL_TZ).date().isoformat()
-        callback.attempts += 1
-        if today not in callback.attempt_days:
-            callback.attempt_days = [*callback.attempt_days, today]
-        days = len(callback.attempt_days)
+        days = _count_attempt(callback, now)
         await record(
             session,
             ticket,
@@ -318,21 +314,8 @@ async def record_callback(
             callback.state, callback.done_at = "unreachable", now
             await _close(session, ticket, actor, now, "unreachable", f"{days}个不同日期回访均未接通，按无法联系办结")
     else:
-        assert data.satisfaction is not None and data.resolution is not None
-        session.add(
-            Evaluation(
-                ticket_id=ticket.id,
-                callback_id=callback.id,
-                caller_id=ticket.caller_id,
-                satisfaction=data.satisfaction,
-                resolution=data.resolution,
-                reasonable=data.reasonable if data.satisfaction == "unsatisfied" else None,
-                note=data.note,
-                at=now,
-                actor_id=actor.id,
-            )
-        )
-        callback.state, callback.done_at = "done", now
+        _evaluate(session, ticket, callback, actor, data, now)
+        assert data.satisfaction is not None  # _check: a reached callback carries its evaluation
         if data.satisfaction != "unsatisfied":
             await _close(session, ticket, actor, now, data.satisfaction, data.note or "回访满意，办结")
         elif not data.reasonable:
@@ -367,11 +350,7 @@ async def _record_sampled(
     label = SAMPLED_LABELS[SAMPLED_STATUSES[ticket.status]]
     base: dict[str, Any] = {"sampled": True, "callback_id": callback.id}
     if not data.reached:
-        today = now.astimezone(LOCAL_TZ).date().isoformat()
-        callback.attempts += 1
-        if today not in callback.attempt_days:
-            callback.attempt_days = [*callback.attempt_days, today]
-        days = len(callback.attempt_days)
+        days = _count_attempt(callback, now)
         note = data.note or f"抽样回访未接通（第{callback.attempts}次，{days}个不同日期）"
         if days >= rt.rulebook.workflow.sla.callback_max_attempts:
             callback.state, callback.done_at = "unreachable", now
@@ -386,22 +365,7 @@ async def _record_sampled(
             {**base, "attempt": callback.attempts, "days": days, "callback_state": callback.state},
         )
     else:
-        assert data.satisfaction is not None and data.resolution is not None
-        reasonable = data.reasonable if data.satisfaction == "unsatisfied" else None
-        session.add(
-            Evaluation(
-                ticket_id=ticket.id,
-                callback_id=callback.id,
-                caller_id=ticket.caller_id,
-                satisfaction=data.satisfaction,
-                resolution=data.resolution,
-                reasonable=reasonable,
-                note=data.note,
-                at=now,
-                actor_id=actor.id,
-            )
-        )
-        callback.state, callback.done_at = "done", now
+        reasonable = _evaluate(session, ticket, callback, actor, data, now)
         _timeline(
             session,
             ticket,
@@ -413,6 +377,39 @@ async def _record_sampled(
         )
     await session.flush()
     return _callback_out(ticket, callback)
+
+
+def _count_attempt(callback: Callback, now: datetime) -> int:
+    """One unanswered call; returns the number of different local days tried (what the limit counts)."""
+    today = now.astimezone(LOCAL_TZ).date().isoformat()
+    callback.attempts += 1
+    if today not in callback.attempt_days:
+        callback.attempt_days = [*callback.attempt_days, today]
+    return len(callback.attempt_days)
+
+
+def _evaluate(
+    session: AsyncSession, ticket: Ticket, callback: Callback, actor: Actor, data: CallbackIn, now: datetime
+) -> bool | None:
+    """The caller was reached: record the evaluation and end the callback. Returns ``reasonable``,
+    which only an unsatisfied evaluation carries."""
+    assert data.satisfaction is not None and data.resolution is not None
+    reasonable = data.reasonable if data.satisfaction == "unsatisfied" else None
+    session.add(
+        Evaluation(
+            ticket_id=ticket.id,
+            callback_id=callback.id,
+            caller_id=ticket.caller_id,
+            satisfaction=data.satisfaction,
+            resolution=data.resolution,
+            reasonable=reasonable,
+            note=data.note,
+            at=now,
+            actor_id=actor.id,
+        )
+    )
+    callback.state, callback.done_at = "done", now
+    return reasonable
 
 
 def _timeline(
