@@ -50,9 +50,6 @@ from hotline.models import (
     TicketReturn,
 )
 
-DIMENSIONS = ("unit", "district", "kind", "channel", "line", "caller_type", "category", "place", "day")
-"""Breakdowns the engine knows. ``place`` is (district, town); ``day`` the local date."""
-
 EVALUATED = ("satisfied", "basically_satisfied", "unsatisfied")
 SATISFIED = ("satisfied", "basically_satisfied")
 DECIDED_RETURNS = ("approved", "rejected", "arbitrated")
@@ -98,11 +95,6 @@ def _dimension_columns(unit_col: Any, day_col: Any) -> dict[str, tuple[ColumnEle
     }
 
 
-def _count(condition: ColumnElement[bool] | None = None) -> ColumnElement[bool] | None:
-    """A measure: the number of rows where ``condition`` holds (every row when it is ``None``)."""
-    return condition
-
-
 GroupSet = tuple[str, ...]
 """Dimensions grouped together, e.g. ``()`` (overall), ``("kind",)``, ``("day", "unit", "kind")``."""
 
@@ -115,7 +107,8 @@ async def _grouped(
     measures: dict[str, Any],
     build: Any,
 ) -> dict[GroupSet, dict[Key, Counts]]:
-    """Run ``build(select)`` grouped by each of ``sets`` at once (``GROUPING SETS``).
+    """Run ``build(select)`` grouped by each of ``sets`` at once (``GROUPING SETS``). A measure is
+    the number of rows where its condition holds (every row when the condition is ``None``).
 
     The key of a row is the values of its set's columns, in the set's order (``place`` gives two).
     """
@@ -221,23 +214,23 @@ async def ticket_counts(
     )
     signed = and_(dispatched, t.accepted_at.is_not(None), accept.c.due_at.is_not(None))
     measures = {
-        "intake": _count(),
-        "merged": _count(t.merged_into_id.is_not(None)),
-        "repeat": _count(t.status == "repeat"),
-        "accepted_intake": _count(and_(once, t.status.not_in(NOT_ACCEPTED))),
-        "direct": _count(and_(once, t.disposition == "direct_answer")),
-        "dispatched": _count(dispatched),
-        "reminded": _count(and_(dispatched, t.reminder_count > 0)),
-        "redone": _count(and_(dispatched, t.redo_count > 0)),
-        "returned": _count(and_(dispatched, t.return_count > 0)),
-        "overdue": _count(and_(dispatched, t.overdue_marked)),
-        "accepted": _count(signed),
-        "accepted_on_time": _count(and_(signed, t.accepted_at <= accept.c.due_at)),
-        "evaluated": _count(evaluated),
-        "satisfied": _count(and_(once, t.final_outcome.in_(SATISFIED))),
-        "resolved": _count(and_(evaluated, latest_eval.c.resolution == "resolved")),
-        "partly_resolved": _count(and_(evaluated, latest_eval.c.resolution == "partly_resolved")),
-        "unreachable": _count(and_(once, t.final_outcome == "unreachable")),
+        "intake": None,
+        "merged": t.merged_into_id.is_not(None),
+        "repeat": t.status == "repeat",
+        "accepted_intake": and_(once, t.status.not_in(NOT_ACCEPTED)),
+        "direct": and_(once, t.disposition == "direct_answer"),
+        "dispatched": dispatched,
+        "reminded": and_(dispatched, t.reminder_count > 0),
+        "redone": and_(dispatched, t.redo_count > 0),
+        "returned": and_(dispatched, t.return_count > 0),
+        "overdue": and_(dispatched, t.overdue_marked),
+        "accepted": signed,
+        "accepted_on_time": and_(signed, t.accepted_at <= accept.c.due_at),
+        "evaluated": evaluated,
+        "satisfied": and_(once, t.final_outcome.in_(SATISFIED)),
+        "resolved": and_(evaluated, latest_eval.c.resolution == "resolved"),
+        "partly_resolved": and_(evaluated, latest_eval.c.resolution == "partly_resolved"),
+        "unreachable": and_(once, t.final_outcome == "unreachable"),
     }
 
     def build(stmt: Any) -> Any:
@@ -267,7 +260,7 @@ async def deadline_counts(
         .correlate(d)
         .lateral("rep")
     )
-    measures = {"due": _count(), "replied_on_time": _count(last_reply.c.on_time.is_(True))}
+    measures = {"due": None, "replied_on_time": last_reply.c.on_time.is_(True)}
 
     def build(stmt: Any) -> Any:
         stmt = (
@@ -295,9 +288,9 @@ async def return_counts(
     r, t = TicketReturn, Ticket
     decided = r.state.in_(DECIDED_RETURNS)
     measures = {
-        "returns": _count(),
-        "decided_returns": _count(decided),
-        "improper_returns": _count(and_(decided, r.improper)),
+        "returns": None,
+        "decided_returns": decided,
+        "improper_returns": and_(decided, r.improper),
     }
 
     def build(stmt: Any) -> Any:

@@ -485,36 +485,6 @@ class Notification(Base):
     last_error: Mapped[str] = mapped_column(Text, server_default="")
 
 
-KPI_MEASURES: tuple[str, ...] = (
-    # tickets received on the day (kpi_repository.ticket_counts)
-    "intake",
-    "merged",
-    "repeat",
-    "accepted_intake",
-    "direct",
-    "dispatched",
-    "reminded",
-    "redone",
-    "returned",
-    "overdue",
-    "accepted",
-    "accepted_on_time",
-    "evaluated",
-    "satisfied",
-    "resolved",
-    "partly_resolved",
-    "unreachable",
-    # reply deadlines due on the day (deadline_counts)
-    "due",
-    "replied_on_time",
-    # returns requested on the day (return_counts)
-    "returns",
-    "decided_returns",
-    "improper_returns",
-)
-"""The counts every KPI is computed from (docs/kpi.md); one column each in ``kpi_daily``."""
-
-
 class KpiCounts:
     """A rollup row's key and counts (``kpi_daily``, ``kpi_monthly``): one column per KPI_MEASURES."""
 
@@ -522,6 +492,7 @@ class KpiCounts:
     dim: Mapped[str] = mapped_column(String(16))
     key1: Mapped[str | None] = mapped_column(String(64))
     key2: Mapped[str | None] = mapped_column(String(64))
+    # tickets received on the day
     intake: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     merged: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     repeat: Mapped[int] = mapped_column(Integer, server_default=text("0"))
@@ -539,11 +510,21 @@ class KpiCounts:
     resolved: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     partly_resolved: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     unreachable: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # reply limits due on the day
     due: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     replied_on_time: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # returns requested on the day
     returns: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     decided_returns: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     improper_returns: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+
+KPI_MEASURES: tuple[str, ...] = tuple(
+    name for name in KpiCounts.__annotations__ if name not in ("scope", "dim", "key1", "key2")
+)
+"""The counts every KPI is computed from (docs/kpi.md), in column order: tickets received on the day
+(kpi_repository.ticket_counts), reply limits due on it (deadline_counts), returns requested on it
+(return_counts)."""
 
 
 class KpiDaily(KpiCounts, Base):

@@ -24,6 +24,7 @@ from sqlalchemy import text
 
 from hotline.db import make_engine, make_sessionmaker
 from hotline.users import create_user
+from tests.rollup import FORGET_KPI_ROLLUP
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -65,8 +66,8 @@ async def forget(db_url: str) -> None:
         await conn.execute(
             text("DELETE FROM tickets WHERE created_by IN (SELECT id FROM users WHERE username LIKE 'b-%')")
         )
-        for table in ("kpi_rollup_state", "kpi_daily", "kpi_dirty_days"):  # refreshed from the dashboard
-            await conn.execute(text(f"DELETE FROM {table}"))
+        for statement in FORGET_KPI_ROLLUP:  # refreshed from the dashboard
+            await conn.execute(text(statement))
     await engine.dispose()
 
 

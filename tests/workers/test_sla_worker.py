@@ -29,6 +29,7 @@ from hotline.settings import Settings
 from hotline.users import create_user
 from routing_rules.loader import Rulebook
 from tests.conftest import FakeClock
+from tests.rollup import FORGET_KPI_ROLLUP
 
 REDIS = os.environ.get("HOTLINE_TEST_REDIS_URL")
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,8 +73,8 @@ async def forget(db_url: str, numbers: list[str]) -> None:
     async with engine.begin() as conn:
         await conn.execute(text("DELETE FROM tickets WHERE number = ANY(:n)"), {"n": numbers})
         # the sweeps' ticks also refreshed the KPI rollup for real: leave it unbuilt as found
-        for table in ("kpi_rollup_state", "kpi_daily", "kpi_dirty_days"):
-            await conn.execute(text(f"DELETE FROM {table}"))
+        for statement in FORGET_KPI_ROLLUP:
+            await conn.execute(text(statement))
     await engine.dispose()
 
 
