@@ -137,9 +137,10 @@ def _filename(table: kpi.Table, period: kpi.Period, ext: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
 
 
-@router.get("/dashboard/export.csv")
-async def export_csv(
+@router.get("/dashboard/export.{fmt}")
+async def export_table(
     request: Request,
+    fmt: Literal["csv", "xlsx"],
     session: SessionDep,
     rt: RuntimeDep,
     actor: PageActor,
@@ -147,27 +148,10 @@ async def export_csv(
     period: str = "month",
     min_sample: int = kpi.MIN_SAMPLE,
 ) -> Response:
+    """One table of the dashboard as CSV (UTF-8 with BOM) or Excel."""
     require_page_role(actor, Role.SUPERVISOR, Role.ADMIN)
     tbl, chosen = await _table(request, session, rt, table, period, min_sample)
-    return Response(
-        kpi.to_csv(tbl),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": _filename(tbl, chosen, "csv")},
-    )
-
-
-@router.get("/dashboard/export.xlsx")
-async def export_xlsx(
-    request: Request,
-    session: SessionDep,
-    rt: RuntimeDep,
-    actor: PageActor,
-    table: str = "units",
-    period: str = "month",
-    min_sample: int = kpi.MIN_SAMPLE,
-) -> Response:
-    require_page_role(actor, Role.SUPERVISOR, Role.ADMIN)
-    tbl, chosen = await _table(request, session, rt, table, period, min_sample)
-    return Response(
-        kpi.to_xlsx(tbl, chosen), media_type=XLSX, headers={"Content-Disposition": _filename(tbl, chosen, "xlsx")}
-    )
+    headers = {"Content-Disposition": _filename(tbl, chosen, fmt)}
+    if fmt == "csv":
+        return Response(kpi.to_csv(tbl), media_type="text/csv; charset=utf-8", headers=headers)
+    return Response(kpi.to_xlsx(tbl, chosen), media_type=XLSX, headers=headers)
