@@ -16,10 +16,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from routing_rules.catalogue import Catalogue, CatalogueError, catalogue_files, load_catalogue
 from routing_rules.schema import (
     Category,
     Disposition,
     IntakePolicy,
+    KeywordFallback,
     MergerEntry,
     MergerMode,
     Meta,
@@ -37,7 +39,7 @@ FILES = (
     "rulebook.toml",
     "units.toml",
     "merger_list.toml",
-    "categories.toml",
+    "keywords.toml",
     "rules.toml",
     "intake.toml",
     "workflow.toml",
@@ -70,6 +72,10 @@ class Rulebook:
     not_accepted: Mapping[str, NotAcceptedReason] = field(default_factory=dict)
     area_index: Mapping[str, str] = field(default_factory=dict)
     """Place name or unit code -> territorial unit code (district platforms and town sub-centres)."""
+    catalogue: Catalogue | None = None
+    """The dispatch catalogue (派单目录); ``categories`` holds its dispatchable leaves."""
+    keyword_fallback: tuple[KeywordFallback, ...] = ()
+    """Ordered keyword lists for routing without a trained model."""
 
     def unit(self, code: str) -> Unit:
         return self.units[code]
@@ -140,7 +146,7 @@ def shadows(earlier: When, later: When) -> bool:
         later.keywords_none is None or not earlier.keywords_none <= later.keywords_none
     ):
         return False
-    for name in ("has_answer", "has_area", "has_category"):
+    for name in ("has_answer", "has_area", "has_category", "unsure"):
         a, b = getattr(earlier, name), getattr(later, name)
         if a is not None and a != b:
             return False
@@ -159,7 +165,7 @@ def load_rulebook(directory: Path | str | None = None) -> Rulebook:
     meta = _one(Meta, "rulebook.toml", "meta", docs["rulebook.toml"].get("meta"))
     units = _entries(Unit, "units.toml", docs["units.toml"].get("unit", []), "code")
     merger = _entries(MergerEntry, "merger_list.toml", docs["merger_list.toml"].get("line", []), "number")
-    categories = _entries(Category, "categories.toml", docs["categories.toml"].get("category", []), "code")
+    fallback = _entries(KeywordFallback, "keywords.toml", docs["keywords.toml"].get("fallback", []), "category")
     rules = _entries(Rule, "rules.toml", docs["rules.toml"].get("rule", []), "id")
     policy = _one(IntakePolicy, "intake.toml", "policy", docs["intake.toml"])
     workflow = _one(WorkflowPolicy, "workflow.toml", "workflow", docs["workflow.toml"].get("workflow"))
@@ -167,7 +173,7 @@ def load_rulebook(directory: Path | str | None = None) -> Rulebook:
     _unique("units.toml", "单位编码", (u.code for u in units))
     _unique("merger_list.toml", "热线号码", (m.number for m in merger if m.number))
     _unique("merger_list.toml", "热线名称", (m.name for m in merger))
-    _unique("categories.toml", "分类编码", (c.code for c in categories))
+    _unique("keywords.toml", "关键词兜底分类", (f.category for f in fallback))
     _unique("rules.toml", "规则编号", (r.id for r in rules))
     _unique("intake.toml", "不予受理原因编码", (r.code for r in policy.not_accepted))
     for name, options in (
@@ -178,7 +184,35 @@ def load_rulebook(directory: Path | str | None = None) -> Rulebook:
         _unique("workflow.toml", f"{name} 编码", (o.code for o in options))
 
     unit_map = {u.code: u for u in units}
+    reason_codes = {r.code for r in policy.not_accepted}
+    cat_dir = base / "catalogue"
+    for path in catalogue_files(cat_dir):
+        digest.update(b"catalogue/" + path.relative_to(cat_dir).as_posix().encode() + b"\0" + path.read_bytes())
+    try:
+        catalogue = load_catalogue(cat_dir, unit_map.__contains__, reason_codes.__contains__)
+    except CatalogueError as exc:
+        where = "catalogue" if exc.file == "." else f"catalogue/{exc.file}"
+        raise RulebookError(where, exc.entry, exc.problem) from exc
+    keywords = {f.category: f.keywords for f in fallback}
+    categories = [
+        Category(
+            code=leaf.code,
+            name=leaf.name,
+            group=leaf.group,
+            scope=leaf.scope,
+            unit=leaf.unit,
+            keywords=keywords.get(leaf.code, ()),
+            assist=leaf.assist,
+            path=leaf.path,
+            working_days=leaf.working_days,
+        )
+        for leaf in catalogue.leaves.values()
+        if leaf.unit is not None and leaf.scope is not None
+    ]
     cat_map = {c.code: c for c in categories}
+    for f in fallback:
+        if f.category not in cat_map:
+            raise RulebookError("keywords.toml", f.category, "不是派单目录中可派单的三级事项")
 
     def need_unit(file: str, entry: str, code: str | None) -> None:
         if code is not None and code not in unit_map:
@@ -212,11 +246,6 @@ def load_rulebook(directory: Path | str | None = None) -> Rulebook:
             raise RulebookError("merger_list.toml", label, "设分中心的热线必须指定分中心座席 route_unit")
         if m.number is None and m.mode is not MergerMode.NO_CITY_SEAT:
             raise RulebookError("merger_list.toml", label, "只有备注中未设专门热线的条目可以没有号码")
-
-    for c in categories:
-        need_unit("categories.toml", c.code, c.unit)
-        for a in c.assist:
-            need_unit("categories.toml", c.code, a)
 
     reasons = {r.code: r for r in policy.not_accepted}
     lines = {m.number: m for m in merger if m.number}
@@ -254,6 +283,8 @@ def load_rulebook(directory: Path | str | None = None) -> Rulebook:
         lines=lines,
         not_accepted=reasons,
         area_index=area_index,
+        catalogue=catalogue,
+        keyword_fallback=tuple(fallback),
     )
 
 

@@ -49,6 +49,9 @@ class Unit(Strict):
     parent: Code | None = None
     area_names: tuple[Text, ...] = ()
     """Place names this unit is the territorial platform for (district or town names)."""
+    text_names: tuple[Text, ...] = ()
+    """Short names recognised in free text besides the first area name (薛城 → 薛城区); names
+    that are also everyday words (市中 in 市中心) are left out on purpose."""
     note: str = ""
 
 
@@ -105,6 +108,17 @@ class Category(Strict):
     reported without a place."""
     keywords: tuple[Text, ...] = ()
     assist: tuple[Code, ...] = ()
+    path: tuple[Text, ...] = ()
+    """一级 / 二级 / 三级 names of the dispatch catalogue leaf this category is."""
+    working_days: int | None = Field(default=None, ge=1, le=60)
+    """A time limit other than item 11's 5/10 working days, from the catalogue leaf."""
+
+
+class KeywordFallback(Strict):
+    """One entry of ``keywords.toml``: routing without a trained model tries these in order."""
+
+    category: Code
+    keywords: tuple[Text, ...]
 
 
 class Disposition(StrEnum):
@@ -150,6 +164,8 @@ class When(Strict):
     has_answer: bool | None = None
     has_area: bool | None = None
     has_category: bool | None = None
+    unsure: bool | None = None
+    """The classifier's best leaf is below the confidence threshold (no category chosen)."""
 
 
 class Then(Strict):
@@ -196,8 +212,24 @@ class TimeLimits(Strict):
     extension_max_working_days: int = Field(ge=0, le=60)
 
 
+class DispatchPolicy(Strict):
+    """Thresholds of the dispatch classifier (issue 9); probabilities in 0..1."""
+
+    confidence_threshold: Rate = 0.35
+    """The best leaf's unit (its confidence summed with the leaves going to the same unit) below
+    this: the ticket goes to the centre's manual dispatch with the top-3 suggestions."""
+    emergency_threshold: Rate = 0.3
+    """An emergency line whose leaves add up to at least this confidence: transferred at once (item 4)."""
+    refuse_threshold: Rate = 0.45
+    """The best leaf is out of scope and its reason's leaves add up to at least this: not accepted (item 7)."""
+    warn_threshold: Rate = 0.1
+    """An emergency or out-of-scope leaf among the top 3 with at least this confidence is shown
+    to the agent as a warning instead."""
+
+
 class IntakePolicy(Strict):
     time_limits: TimeLimits
+    dispatch: DispatchPolicy = DispatchPolicy()
     not_accepted: tuple[NotAcceptedReason, ...]
     emergency: tuple[EmergencyMarker, ...]
 
@@ -274,3 +306,66 @@ class SlaPolicy(Strict):
 
 
 WorkflowPolicy.model_rebuild()
+
+
+# --- the dispatch catalogue (派单目录) ---------------------------------------------------------
+
+EmergencyLine = Annotated[str, StringConstraints(pattern=r"^(110|119|120|122)$")]
+Example = Annotated[str, StringConstraints(min_length=4, max_length=1000, strip_whitespace=True)]
+
+
+class CatalogueLeaf(Strict):
+    """三级事项: one matter a caller can raise, and what the hotline does with it.
+
+    Exactly one of: a handling direction (``scope`` + ``unit``), an ``emergency`` line
+    (实施方案第4条, transferred at once) or an ``out_of_scope`` reason of ``intake.toml``
+    (第7条, recorded, not accepted).
+    """
+
+    code: Code
+    name: Text
+    scope: CategoryScope | None = None
+    """``sector``: the city department ``unit``; ``territorial``: the place's district platform or
+    town sub-centre, ``unit`` when no place is known."""
+    unit: Code | None = None
+    assist: tuple[Code, ...] = ()
+    working_days: int | None = Field(default=None, ge=1, le=60)
+    """A time limit that differs from the 5/10 working days of item 11 (working days)."""
+    emergency: EmergencyLine | None = None
+    out_of_scope: Code | None = None
+    """A reason code of ``intake.toml`` ``[[not_accepted]]``."""
+    examples: tuple[Example, ...] = ()
+    """Requests in callers' everyday words, written by the centre (training data of the classifier)."""
+    note: str = ""
+
+
+class CatalogueSecond(Strict):
+    """二级事项."""
+
+    code: Code
+    name: Text
+    leaf: tuple[CatalogueLeaf, ...] = ()
+
+
+class CatalogueGroupMeta(Strict):
+    code: Code
+    name: Text
+    """一级分类: one of the 15 first-level names of the public message-board taxonomy."""
+
+
+class CatalogueFile(Strict):
+    """One file of ``routing_rules/data/catalogue/``: one first-level group (一级) and its tree."""
+
+    group: CatalogueGroupMeta
+    second: tuple[CatalogueSecond, ...] = ()
+
+
+class ExtraExamples(Strict):
+    code: Code
+    examples: tuple[Example, ...]
+
+
+class CatalogueExamples(Strict):
+    """A file of ``catalogue/examples/``: more example requests for leaves defined elsewhere."""
+
+    leaf: tuple[ExtraExamples, ...] = ()

@@ -129,11 +129,11 @@ def test_a_changed_rulebook_gets_a_different_version(rulebook_copy: Path) -> Non
             "citizen_working_days",
         ),
         (
-            "categories.toml",
-            'unit = "city.human_resources"',
-            'unit = "city.hr"',
-            "social_security.pension",
-            "city.hr",
+            "keywords.toml",
+            'category = "social_security.pension"',
+            'category = "social_security.nothing"',
+            "social_security.nothing",
+            "不是派单目录中可派单的三级事项",
         ),
         (
             "rules.toml",

@@ -33,5 +33,5 @@ def celery_app(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Celery]
 def test_worker_runs_a_task_against_the_database(celery_app: Celery) -> None:
     with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         result = celery_app.send_task(TASK_HEALTH).get(timeout=30)
-    assert result["handling_units"] == 74
+    assert result["handling_units"] == 84
     assert result["database"][0].isdigit()
