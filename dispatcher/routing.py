@@ -20,6 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from dispatcher.classifier import DispatchModel, Prediction
+from routing_rules.catalogue import Leaf
 from routing_rules.loader import Rulebook
 from routing_rules.schema import (
     MERGER_MODE_LABELS,
@@ -65,6 +67,8 @@ class ResolvedArea:
     """The town as named, also when it has no sub-centre in the rulebook."""
     village: str | None = None
     source: Literal["input", "text", "none"] = "none"
+    conflict: tuple[str, ...] = ()
+    """District codes named in the text when more than one: no place is picked, the agent is asked."""
 
     @property
     def known(self) -> bool:
@@ -105,6 +109,40 @@ class MergerRef:
 
 
 @dataclass(frozen=True, slots=True)
+class Suggestion:
+    """One of the classifier's best catalogue leaves and where it would go."""
+
+    category: str
+    category_path: tuple[str, ...]
+    confidence: float
+    """0..1: P(group) × P(leaf | group)."""
+    unit: str | None
+    """The lead unit the leaf would be dispatched to, given the place; ``None`` for a transfer or refusal."""
+    unit_name: str | None
+    transfer_to: str | None = None
+    reason_code: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "category": self.category,
+            "category_path": list(self.category_path),
+            "unit": self.unit,
+            "unit_name": self.unit_name,
+            "confidence": round(self.confidence, 4),
+            "transfer_to": self.transfer_to,
+            "reason_code": self.reason_code,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Warning:
+    """Something the agent should check before submitting (a possible emergency, refusal, two places)."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     disposition: Disposition
     units: tuple[UnitRef, ...]
@@ -112,7 +150,7 @@ class Decision:
     reason_code: str | None
     merger: MergerRef | None
     category: str | None
-    category_source: Literal["agent", "keywords"] | None
+    category_source: Literal["agent", "keywords", "model"] | None
     area: ResolvedArea
     rule_id: str
     rulebook_version: str
@@ -120,6 +158,16 @@ class Decision:
     script: str | None
     """What the agent reads to the caller for a transfer or a refusal."""
     matched_keywords: tuple[str, ...] = ()
+    category_path: tuple[str, ...] = ()
+    """一级, 二级, 三级 names of the category's catalogue leaf (empty without a category)."""
+    suggestions: tuple[Suggestion, ...] = ()
+    """The classifier's best leaves (at most 3), best first; empty without a model."""
+    model_version: str | None = None
+    terms: tuple[str, ...] = ()
+    """The words of the content that weighed most for the classifier's choice."""
+    warnings: tuple[Warning, ...] = ()
+    time_limit_working_days: int | None = None
+    """The catalogue leaf's own limit in working days; ``None``: item 11's 5/10 apply."""
 
     @property
     def lead(self) -> UnitRef | None:
@@ -155,6 +203,12 @@ class Decision:
             "explanation": self.explanation,
             "script": self.script,
             "matched_keywords": list(self.matched_keywords),
+            "category_path": list(self.category_path),
+            "suggestions": [s.as_dict() for s in self.suggestions],
+            "model_version": self.model_version,
+            "terms": list(self.terms),
+            "warnings": [{"code": w.code, "message": w.message} for w in self.warnings],
+            "time_limit_working_days": self.time_limit_working_days,
         }
 
 
@@ -209,17 +263,31 @@ _NO_AREA = ResolvedArea()
 
 
 def _area_from_text(c: _Compiled, texts: tuple[str | None, ...]) -> ResolvedArea:
-    """The first place (towns before districts, file order) whose full name occurs in a text."""
+    """The place named in the first text that names one, read in text order.
+
+    Towns win over their own district (more specific). Two different districts named in one
+    text are not guessed between: the area stays unknown and ``conflict`` lists them, so the
+    agent is asked (issue 9).
+    """
     for text in texts:
         if not text:
             continue
         found = c.place_index.candidates(text)
+        hits: list[tuple[int, int, ResolvedArea]] = []
         while found:
             low = found & -found
             name, resolved = c.places[low.bit_length() - 1]
-            if name in text:
-                return resolved
+            pos = text.find(name)
+            if pos >= 0:
+                hits.append((pos, -len(name), resolved))
             found ^= low
+        if not hits:
+            continue
+        hits.sort(key=lambda h: (h[0], h[1]))
+        districts = tuple(dict.fromkeys(h[2].district for h in hits if h[2].district))
+        if len(districts) > 1:
+            return ResolvedArea(conflict=districts)
+        return next((h[2] for h in hits if h[2].town is not None), hits[0][2])
     return _NO_AREA
 
 
@@ -261,40 +329,82 @@ def _area_text(rulebook: Rulebook, area: ResolvedArea) -> str:
     return text
 
 
-def route(facts: RequestFacts, rulebook: Rulebook) -> Decision:
-    """Decide what happens to one request. Raises :class:`FactsError` for an unknown place."""
+def route(
+    facts: RequestFacts, rulebook: Rulebook, model: DispatchModel | None = None, prediction: Prediction | None = None
+) -> Decision:
+    """Decide what happens to one request. Raises :class:`FactsError` for an unknown place or category.
+
+    With a ``model`` (the current dispatch classifier) the content is classified into the
+    dispatch catalogue's leaves: an emergency leaf above ``emergency_threshold`` is transferred
+    (实施方案第4条), an out-of-scope leaf above ``refuse_threshold`` is recorded and not accepted
+    (第7条), a dispatchable leaf above ``confidence_threshold`` is the category, and below it the
+    ticket goes to the centre's manual dispatch with the suggestions (rule ``classifier.unsure``).
+    Possible emergencies or refusals among the top 3 become warnings for the agent. Without a
+    model, the rulebook's keyword lists decide (the fallback of ``keywords.toml``/``intake.toml``).
+    ``prediction``, when given, is the model's prediction of this content made in a batch.
+    """
     c = _compiled(rulebook)
     content = facts.content
+    policy = rulebook.policy.dispatch
     area = _resolve_area(rulebook, c, facts.area, (facts.address, content))
     line = c.lines.get(facts.line)
     merger_ref = line.ref if line is not None else None
-    # One pass over the content's characters says which keyword groups can possibly hit.
-    mask = c.keyword_index.candidates(content)
+    if model is not None and prediction is None:
+        prediction = model.predict(content)
+    elif model is None:
+        prediction = None
+    suggestions = _suggestions(c, rulebook, prediction, area) if prediction is not None else ()
+    warnings: list[Warning] = []
+    if area.conflict:
+        names = "、".join(rulebook.units[d].area_names[0] for d in area.conflict)
+        warnings.append(Warning("area.multiple_districts", f"诉求中出现多个区（市）：{names}，请向来电人核实事发地"))
+    extra: dict[str, Any] = {
+        "suggestions": suggestions,
+        "model_version": model.version if model is not None else None,
+        "terms": prediction.terms if prediction is not None else (),
+    }
+    chosen_leaf = c.leaves.get(facts.category) if facts.category is not None else None
+    best = prediction.best if prediction is not None else None
+    best_leaf = c.leaves.get(best.leaf) if best is not None else None
 
-    emergency = mask & c.emergency_mask
-    while emergency:
-        low = emergency & -emergency
-        marker = c.emergency[low.bit_length() - 1]
-        hits = _hits(marker.keywords, content)
-        if hits and not _any_in(marker.keywords_none, content):
-            return Decision(
-                disposition=Disposition.EMERGENCY_TRANSFER,
-                units=(),
-                transfer_to=marker.transfer_to,
-                reason_code=None,
-                merger=merger_ref,
-                category=None,
-                category_source=None,
-                area=area,
-                rule_id=marker.rule_id,
-                rulebook_version=c.version,
-                explanation=f"诉求内容含紧急情形（{'、'.join(hits)}），属{marker.service}，立即转接{marker.transfer_to}"
-                "（实施方案第4条）。",
-                script=marker.script,
-                matched_keywords=hits,
-            )
-        emergency ^= low
+    # 1. emergencies (item 4): the agent's choice, the classifier's best leaf, or (no model) keywords
+    if chosen_leaf is not None and chosen_leaf.emergency is not None:
+        return _transfer(c, chosen_leaf, None, area, merger_ref, "agent", warnings, extra)
+    urgent, urgent_conf, urgent_leaf = (
+        _strongest(c, prediction, "emergency") if facts.category is None else (None, 0.0, None)
+    )
+    if urgent is not None and urgent_leaf is not None and urgent_conf >= policy.emergency_threshold:
+        return _transfer(c, urgent_leaf, urgent_conf, area, merger_ref, "model", warnings, extra)
+    if model is None:
+        mask = c.keyword_index.candidates(content)
+        emergency = mask & c.emergency_mask
+        while emergency:
+            low = emergency & -emergency
+            marker = c.emergency[low.bit_length() - 1]
+            hits = _hits(marker.keywords, content)
+            if hits and not _any_in(marker.keywords_none, content):
+                return Decision(
+                    disposition=Disposition.EMERGENCY_TRANSFER,
+                    units=(),
+                    transfer_to=marker.transfer_to,
+                    reason_code=None,
+                    merger=merger_ref,
+                    category=None,
+                    category_source=None,
+                    area=area,
+                    rule_id=marker.rule_id,
+                    rulebook_version=c.version,
+                    explanation=f"诉求内容含紧急情形（{'、'.join(hits)}），属{marker.service}，立即转接{marker.transfer_to}"
+                    "（实施方案第4条）。",
+                    script=marker.script,
+                    matched_keywords=hits,
+                    warnings=tuple(warnings),
+                )
+            emergency ^= low
+    else:
+        mask = 0
 
+    # 2. out of scope (item 7): the agent's reason or leaf, the classifier's best leaf, or keywords
     if facts.not_accepted_reason is not None:
         reason = c.reasons.get(facts.not_accepted_reason)
         if reason is None:
@@ -316,43 +426,84 @@ def route(facts: RequestFacts, rulebook: Rulebook) -> Decision:
             rulebook_version=c.version,
             explanation=f"座席判定为“{reason.title}”，登记不予受理（实施方案第7条）。",
             script=reason.script,
+            warnings=tuple(warnings),
+            **extra,
         )
-    refusal = (mask >> c.refusal_shift) & c.refusal_mask
-    while refusal:
-        low = refusal & -refusal
-        reason = c.refusals[low.bit_length() - 1]
-        hits = _hits(reason.keywords, content)
-        if hits and not _any_in(reason.keywords_none, content):
-            return Decision(
-                disposition=Disposition.NOT_ACCEPTED,
-                units=(),
-                transfer_to=None,
-                reason_code=reason.code,
-                merger=merger_ref,
-                category=None,
-                category_source=None,
-                area=area,
-                rule_id=reason.rule_id,
-                rulebook_version=c.version,
-                explanation=f"诉求内容含“{'、'.join(hits)}”，属“{reason.title}”，登记不予受理（实施方案第7条）。",
-                script=reason.script,
-                matched_keywords=hits,
-            )
-        refusal ^= low
+    if chosen_leaf is not None and chosen_leaf.out_of_scope is not None:
+        return _refuse(c, chosen_leaf, None, area, merger_ref, "agent", warnings, extra)
+    refuse_code, reason_conf, reason_leaf = (
+        _strongest(c, prediction, "out_of_scope") if facts.category is None else (None, 0.0, None)
+    )
+    if (
+        reason_leaf is not None
+        and best_leaf is not None
+        and best_leaf.out_of_scope == refuse_code
+        and reason_conf >= policy.refuse_threshold
+    ):
+        # Refused only when the best leaf itself asks for what only that channel gives.
+        return _refuse(c, reason_leaf, reason_conf, area, merger_ref, "model", warnings, extra)
+    if prediction is not None and facts.category is None:
+        warnings.extend(_candidate_warnings(c, prediction, policy.warn_threshold))
+    if model is None:
+        refusal = (mask >> c.refusal_shift) & c.refusal_mask
+        while refusal:
+            low = refusal & -refusal
+            reason = c.refusals[low.bit_length() - 1]
+            hits = _hits(reason.keywords, content)
+            if hits and not _any_in(reason.keywords_none, content):
+                return Decision(
+                    disposition=Disposition.NOT_ACCEPTED,
+                    units=(),
+                    transfer_to=None,
+                    reason_code=reason.code,
+                    merger=merger_ref,
+                    category=None,
+                    category_source=None,
+                    area=area,
+                    rule_id=reason.rule_id,
+                    rulebook_version=c.version,
+                    explanation=f"诉求内容含“{'、'.join(hits)}”，属“{reason.title}”，登记不予受理（实施方案第7条）。",
+                    script=reason.script,
+                    matched_keywords=hits,
+                    warnings=tuple(warnings),
+                )
+            refusal ^= low
 
+    # 3. the category: the agent's, else the classifier's confident leaf, else (no model) keywords
     cat: _Cat | None
-    source: Literal["agent", "keywords"] | None
-    cat_hits: tuple[str, ...]
+    source: Literal["agent", "keywords", "model"] | None
+    cat_hits: tuple[str, ...] = ()
+    unsure = False
+    unit_confidence = 0.0
     if facts.category is not None:
         cat = c.category_by_code.get(facts.category)
         if cat is None:
             raise FactsError("category", "category.unknown", f"未知的诉求分类：{facts.category}")
-        source, cat_hits = "agent", ()
+        source = "agent"
+    elif prediction is not None:
+        cat = None
+        # Only the best leaf may decide: when it is an emergency or a refusal that did not reach
+        # its threshold, the centre decides (with the warning), never its runner-up silently.
+        for cand in prediction.candidates[:1]:
+            found = c.category_by_code.get(cand.leaf)
+            if found is not None:
+                # Confidence that the *unit* is right: the leaves that would go to the same unit add up.
+                target = _target(found, area)
+                confidence = sum(
+                    other.confidence
+                    for other in prediction.ranked
+                    if (o := c.category_by_code.get(other.leaf)) is not None and _target(o, area) == target
+                )
+                if confidence >= policy.confidence_threshold:
+                    cat, unit_confidence = found, confidence
+                break
+        source = "model" if cat is not None else None
+        unsure = cat is None
     else:
         cat, cat_hits = _infer(c, mask >> c.category_shift, content)
         source = "keywords" if cat else None
 
-    rule = _first_rule(c, facts, line, cat, area.district is not None)
+    rule = _first_rule(c, facts, line, cat, area.district is not None, unsure)
     units = _units(c, rule, line, cat, area)
     values = {
         "unit": units[0].name if units else "",
@@ -365,6 +516,12 @@ def route(facts: RequestFacts, rulebook: Rulebook) -> Decision:
         "transfer_to": rule.transfer_to or "",
         "responsible": line.ref.responsible_text if line else "",
     }
+    explanation = rule.explanation.format_map(values)
+    if source == "model" and cat is not None and best is not None:
+        conf = next((s.confidence for s in suggestions if s.category == cat.code), best.confidence)
+        explanation += (
+            f"（分类器判定为“{'/'.join(cat.path)}”，置信度{conf:.0%}；派往该单位的把握{unit_confidence:.0%}）"
+        )
     return Decision(
         disposition=rule.disposition,
         units=units,
@@ -376,13 +533,168 @@ def route(facts: RequestFacts, rulebook: Rulebook) -> Decision:
         area=area,
         rule_id=rule.rule_id,
         rulebook_version=c.version,
-        explanation=rule.explanation.format_map(values),
+        explanation=explanation,
         script=rule.reason_script,
         matched_keywords=cat_hits,
+        category_path=cat.path if cat else (),
+        warnings=tuple(warnings),
+        time_limit_working_days=cat.working_days if cat and units else None,
+        **extra,
     )
 
 
-def _first_rule(c: _Compiled, facts: RequestFacts, line: _Line | None, cat: _Cat | None, has_area: bool) -> _Rule:
+def _transfer(
+    c: _Compiled,
+    leaf: Leaf,
+    confidence: float | None,
+    area: ResolvedArea,
+    merger_ref: MergerRef | None,
+    source: Literal["agent", "model"],
+    warnings: list[Warning],
+    extra: dict[str, Any],
+) -> Decision:
+    line = leaf.emergency or ""
+    marker = c.marker_by_line.get(line)
+    service = marker.service if marker else line
+    how = "座席选择" if source == "agent" else f"分类器判定（置信度{(confidence or 0):.0%}）"
+    return Decision(
+        disposition=Disposition.EMERGENCY_TRANSFER,
+        units=(),
+        transfer_to=line,
+        reason_code=None,
+        merger=merger_ref,
+        category=leaf.code,
+        category_source=source,
+        area=area,
+        rule_id=f"emergency.{line}",
+        rulebook_version=c.version,
+        explanation=f"{how}为“{'/'.join(leaf.path)}”，属{service}，立即转接{line}（实施方案第4条）。",
+        script=marker.script if marker else f"情况紧急，请不要挂机，现为您转接{line}。",
+        category_path=leaf.path,
+        warnings=tuple(warnings),
+        **extra,
+    )
+
+
+def _refuse(
+    c: _Compiled,
+    leaf: Leaf,
+    confidence: float | None,
+    area: ResolvedArea,
+    merger_ref: MergerRef | None,
+    source: Literal["agent", "model"],
+    warnings: list[Warning],
+    extra: dict[str, Any],
+) -> Decision:
+    reason = c.reasons[leaf.out_of_scope or ""]
+    how = "座席选择" if source == "agent" else f"分类器判定（置信度{(confidence or 0):.0%}）"
+    return Decision(
+        disposition=Disposition.NOT_ACCEPTED,
+        units=(),
+        transfer_to=None,
+        reason_code=reason.code,
+        merger=merger_ref,
+        category=leaf.code,
+        category_source=source,
+        area=area,
+        rule_id=reason.rule_id,
+        rulebook_version=c.version,
+        explanation=f"{how}为“{'/'.join(leaf.path)}”，属“{reason.title}”，登记不予受理（实施方案第7条）。",
+        script=reason.script,
+        category_path=leaf.path,
+        warnings=tuple(warnings),
+        **extra,
+    )
+
+
+def _strongest(
+    c: _Compiled, prediction: Prediction | None, kind: Literal["emergency", "out_of_scope"]
+) -> tuple[str | None, float, Leaf | None]:
+    """The emergency line (or out-of-scope reason) with the most probability, summed over its
+    leaves: several leaves may ask for the same line, and their shares add up. Returns the line
+    or reason, its summed confidence and its most probable leaf."""
+    if prediction is None:
+        return None, 0.0, None
+    totals: dict[str, float] = {}
+    leaves: dict[str, Leaf] = {}
+    for cand in prediction.ranked:
+        leaf = c.leaves.get(cand.leaf)
+        key = getattr(leaf, kind) if leaf is not None else None
+        if key is None or leaf is None:
+            continue
+        totals[key] = totals.get(key, 0.0) + cand.confidence
+        leaves.setdefault(key, leaf)
+    if not totals:
+        return None, 0.0, None
+    key = max(totals, key=lambda k: totals[k])
+    return key, totals[key], leaves[key]
+
+
+def _target(cat: _Cat, area: ResolvedArea) -> str:
+    """The lead unit a category goes to at this place (territorial: the place's platform)."""
+    if cat.territorial and area.district is not None:
+        return area.town or area.district
+    return cat.unit
+
+
+def _candidate_warnings(c: _Compiled, prediction: Prediction, threshold: float) -> list[Warning]:
+    """Emergency or out-of-scope leaves among the top 3 that did not decide: the agent checks."""
+    out: list[Warning] = []
+    for cand in prediction.candidates:
+        leaf = c.leaves.get(cand.leaf)
+        if leaf is None or cand.confidence < threshold:
+            continue
+        if leaf.emergency is not None:
+            out.append(
+                Warning(
+                    f"possible_emergency.{leaf.emergency}",
+                    f"可能为紧急事项“{leaf.name}”（{cand.confidence:.0%}）：请向来电人核实是否正在发生，"
+                    f"如属实立即转接{leaf.emergency}。",
+                )
+            )
+        elif leaf.out_of_scope is not None:
+            reason = c.reasons.get(leaf.out_of_scope)
+            title = reason.title if reason else leaf.out_of_scope
+            out.append(
+                Warning(
+                    f"possible_out_of_scope.{leaf.out_of_scope}",
+                    f"可能属“{title}”（{cand.confidence:.0%}）：请核实诉求是否只能通过该途径解决，"
+                    "如是请选择不予受理原因。",
+                )
+            )
+    return out
+
+
+def _suggestions(
+    c: _Compiled, rulebook: Rulebook, prediction: Prediction, area: ResolvedArea
+) -> tuple[Suggestion, ...]:
+    out: list[Suggestion] = []
+    for cand in prediction.candidates:
+        leaf = c.leaves.get(cand.leaf)
+        if leaf is None:
+            continue
+        unit: str | None = None
+        if leaf.unit is not None:
+            unit = leaf.unit
+            if leaf.scope is CategoryScope.TERRITORIAL and area.district is not None:
+                unit = area.town or area.district
+        out.append(
+            Suggestion(
+                category=leaf.code,
+                category_path=leaf.path,
+                confidence=cand.confidence,
+                unit=unit,
+                unit_name=rulebook.units[unit].name if unit else None,
+                transfer_to=leaf.emergency,
+                reason_code=leaf.out_of_scope,
+            )
+        )
+    return tuple(out)
+
+
+def _first_rule(
+    c: _Compiled, facts: RequestFacts, line: _Line | None, cat: _Cat | None, has_area: bool, unsure: bool = False
+) -> _Rule:
     """The first rule whose every given condition holds (the rulebook's last rule holds always)."""
     for r in c.rules:
         if r.lines is not None and facts.line not in r.lines:
@@ -404,6 +716,8 @@ def _first_rule(c: _Compiled, facts: RequestFacts, line: _Line | None, cat: _Cat
         if r.has_answer is not None and r.has_answer != facts.has_answer:
             continue
         if r.has_area is not None and r.has_area != has_area:
+            continue
+        if r.unsure is not None and r.unsure != unsure:
             continue
         if r.has_category is None or r.has_category == (cat is not None):
             return r
@@ -512,6 +826,8 @@ class _Cat:
     unit: str
     assist: tuple[str, ...]
     keywords: tuple[str, ...]
+    path: tuple[str, ...]
+    working_days: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -537,6 +853,7 @@ class _Rule:
     has_answer: bool | None
     has_area: bool | None
     has_category: bool | None
+    unsure: bool | None
     disposition: Disposition
     unit_from: UnitSource
     fixed_units: tuple[UnitRef, ...] | None
@@ -560,7 +877,9 @@ class _Compiled:
         "emergency",
         "emergency_mask",
         "keyword_index",
+        "leaves",
         "lines",
+        "marker_by_line",
         "place_index",
         "places",
         "reasons",
@@ -582,12 +901,13 @@ class _Compiled:
         places += [u for u in units if u.level is UnitLevel.DISTRICT and u.area_names]
         self.places = tuple(
             (
-                u.area_names[0],
+                name,
                 ResolvedArea(district=u.parent, town=u.code, town_name=u.area_names[0], source="text")
                 if u.level is UnitLevel.TOWN
                 else ResolvedArea(district=u.code, source="text"),
             )
             for u in places
+            for name in (u.area_names[0], *u.text_names)
         )
         self.place_index = _KeywordIndex([(name,) for name, _ in self.places])
 
@@ -615,10 +935,16 @@ class _Compiled:
                 unit=cat.unit,
                 assist=cat.assist,
                 keywords=cat.keywords,
+                path=cat.path,
+                working_days=cat.working_days,
             )
             for cat in rulebook.categories.values()
         )
         self.category_by_code = {cat.code: cat for cat in self.categories}
+        # The keyword fallback (no model) tries keywords.toml's entries in its order.
+        self.categories = tuple(self.category_by_code[f.category] for f in rulebook.keyword_fallback)
+        self.leaves: dict[str, Leaf] = dict(rulebook.catalogue.leaves) if rulebook.catalogue else {}
+        self.marker_by_line = {m.transfer_to: m for m in self.emergency}
         # One index over every content keyword: emergencies, then refusals, then categories.
         self.emergency_mask = (1 << len(self.emergency)) - 1
         self.refusal_shift = len(self.emergency)
@@ -664,6 +990,7 @@ class _Compiled:
             has_answer=w.has_answer,
             has_area=w.has_area,
             has_category=w.has_category,
+            unsure=w.unsure,
             disposition=t.disposition,
             unit_from=t.unit_from,
             fixed_units=self.unit_refs(t.unit, t.assist) if t.unit_from is UnitSource.FIXED and t.unit else None,

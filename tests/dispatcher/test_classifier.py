@@ -1,0 +1,284 @@
+"""The dispatch classifier trained on the shipped catalogue: table-driven per first-level group,
+emergencies and out-of-scope requests in everyday wording with their near misses, places in text
+order, thresholds, determinism and equality with scikit-learn's own computation.
+
+Every sentence here is written for these tests (none comes from the catalogue or from ../shared).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dispatcher.classifier import DispatchModel
+from dispatcher.routing import RequestFacts, route
+from hotline.dispatch.training import _prepare, catalogue_examples, fit
+from routing_rules.loader import Rulebook
+from routing_rules.schema import CallerType, Disposition, Kind
+
+
+def facts(content: str, kind: Kind = Kind.COMPLAINT, **kw: object) -> RequestFacts:
+    return RequestFacts(content=content, kind=kind, **kw)  # type: ignore[arg-type]
+
+
+def group_of(rb: Rulebook, leaf: str | None) -> str | None:
+    assert rb.catalogue is not None
+    return rb.catalogue.nodes[leaf].path[0] if leaf else None
+
+
+@pytest.mark.parametrize(
+    ("content", "group"),
+    [
+        ("我们楼的物业公司收了钱不干活，楼道灯坏了半个月也没人换", "城乡建设"),
+        ("家里自来水这两天发黄，烧开了还有沉淀，想让供水公司来看看", "城乡建设"),
+        ("单位一直没给我缴住房公积金，想问问怎么补缴", "城乡建设"),
+        ("村东头那家塑料颗粒厂天天晚上偷排黑烟，呛得人睁不开眼", "环境保护"),
+        ("河里漂着一层油花，上游好像有厂子往河里排污水", "环境保护"),
+        ("12路公交车司机开车特别猛，还不按站停车，乘客下不了车", "交通运输"),
+        ("打的出租车司机故意绕远路，平时二十块的路收了四十", "交通运输"),
+        ("孩子今年上小学，我们户口在这边却被划到很远的学校", "教育文体"),
+        ("学校老师暑假在家里偷偷办补习班，一节课收一百多", "教育文体"),
+        ("工地老板拖欠我们十几个人三个月工钱，一直说下个月给", "劳动和社会保障"),
+        ("我办了退休手续两个月了，养老金一直没到账", "劳动和社会保障"),
+        ("在超市买的牛奶过期了还在卖，要求商家赔偿", "商贸旅游"),
+        ("景区门票说好的优惠到了门口不给用，导游还强制购物", "商贸旅游"),
+        ("社区医院打疫苗排队太乱，护士态度也很差", "卫生计生"),
+        ("想给二胎孩子办出生医学证明，不知道需要带什么材料", "卫生计生"),
+        ("想把孩子户口从老家迁过来，派出所说材料不全", "政法"),
+        ("楼下有人开赌场，每天晚上很多人进出很吵", "政法"),
+        ("家里老人生活困难，想申请低保不知道去哪里办", "民政"),
+        ("我是退伍军人，安置工作的事情一直没人落实", "民政"),
+        ("村里发的耕地地力补贴我家今年没拿到", "农村农业"),
+        ("买的玉米种子种下去一半没出苗，怀疑是假种子", "农村农业"),
+        ("办不动产权证跑了好几趟，说是缺一个测绘报告", "国土资源"),
+        ("有人在村里耕地上偷偷盖厂房，占了好几亩良田", "国土资源"),
+        ("我们公司申报的稳岗补贴审核很久了还没发下来", "经济管理"),
+        ("开发票的时候系统一直提示税号错误，想咨询税务", "经济管理"),
+        ("手机信号特别差，在家里打电话老是断", "科技与信息产业"),
+        ("宽带装了一个月网速一直达不到套餐写的速度", "科技与信息产业"),
+        ("党员组织关系想从原单位转到现在的社区", "党务政务"),
+        ("想在网上办营业执照变更，政务服务网上的办事指南和大厅窗口说的材料不一样", "党务政务"),
+        ("举报我们村支书收了承包商的好处费，把工程给了亲戚", "纪检监察"),
+    ],
+)
+def test_each_first_level_group_is_recognised_in_everyday_words(
+    rulebook: Rulebook, dispatch_model: DispatchModel, content: str, group: str
+) -> None:
+    prediction = dispatch_model.predict(content)
+    best = prediction.best
+    assert best is not None
+    assert group_of(rulebook, best.leaf) == group
+    top3 = [group_of(rulebook, c.leaf) for c in prediction.candidates]
+    assert group in top3
+
+
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [
+        ("快来人啊，我家厨房着火了，火苗都窜到房顶了", "119"),
+        ("家里燃气泄漏了，闻到很大煤气味，阀门关不上", "119"),
+        ("我们被困在电梯里出不来了，里面有老人和孩子", "119"),
+        ("我爸突然倒在地上叫不醒了，嘴唇发紫，快派救护车", "120"),
+        ("路口两车相撞堵在路中间，需要交警来处理", "122"),
+        ("有人拿着刀在小区门口追着砍人，快派警察来", "110"),
+    ],
+)
+def test_clear_emergencies_in_everyday_words_are_transferred(
+    rulebook: Rulebook, dispatch_model: DispatchModel, content: str, line: str
+) -> None:
+    d = route(facts(content, Kind.HELP), rulebook, dispatch_model)
+    assert d.disposition is Disposition.EMERGENCY_TRANSFER
+    assert d.transfer_to == line
+    assert d.units == ()
+    assert d.script and line in d.script
+    assert d.category_path  # the emergency leaf of the catalogue
+    assert d.model_version == dispatch_model.version
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "上个月我母亲在医院突然昏迷，医生半天才来处理，我要投诉这个医生",
+        "去年小区着过一次火，到现在消防通道还是被车堵着",
+        "前几天出了车祸，保险公司到现在都不给理赔",
+        "村里的炼油厂污染环境，纪委也不管",
+        "我们单位电梯经常坏，上周还把人关在里面半小时，物业一直不修",
+    ],
+)
+def test_narratives_of_past_events_and_passing_mentions_are_not_emergencies(
+    rulebook: Rulebook, dispatch_model: DispatchModel, content: str
+) -> None:
+    d = route(facts(content), rulebook, dispatch_model)
+    assert d.disposition is not Disposition.EMERGENCY_TRANSFER
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("对法院的判决不服，要求改判", "litigation"),
+        ("劳动仲裁的裁决我不认，要求撤销仲裁结果", "arbitration"),
+        ("我要实名举报镇长收受贿赂，请求纪委查处", "discipline_inspection"),
+        ("帮我查一下前夫现在住在哪里、手机号是多少", "secrets_privacy"),
+    ],
+)
+def test_clear_out_of_scope_requests_are_not_accepted(
+    rulebook: Rulebook, dispatch_model: DispatchModel, content: str, reason: str
+) -> None:
+    d = route(facts(content), rulebook, dispatch_model)
+    assert d.disposition is Disposition.NOT_ACCEPTED
+    assert d.reason_code == reason
+    assert d.script == rulebook.not_accepted[reason].script
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "村里的炼油厂污染环境，纪委也不管",
+        "老板拖欠工资半年了，再不给我就去法院起诉他",
+        "想打官司但是没钱请律师，怎么申请法律援助",
+        "物业乱收停车费，说不交就强制执行锁车",
+    ],
+)
+def test_passing_mentions_of_courts_or_discipline_are_accepted(
+    rulebook: Rulebook, dispatch_model: DispatchModel, content: str
+) -> None:
+    d = route(facts(content), rulebook, dispatch_model)
+    assert d.disposition is not Disposition.NOT_ACCEPTED
+
+
+def test_low_confidence_goes_to_manual_dispatch_with_suggestions(
+    rulebook: Rulebook, dispatch_model: DispatchModel
+) -> None:
+    d = route(facts("你好我想反映个情况"), rulebook, dispatch_model)
+    assert d.rule_id == "classifier.unsure"
+    assert d.units[0].code == "centre.dispatch"
+    assert d.category is None
+    assert 1 <= len(d.suggestions) <= 3
+    # the best leaf of the most probable first-level group comes first, the rest by confidence
+    confidences = [s.confidence for s in d.suggestions]
+    assert confidences[1:] == sorted(confidences[1:], reverse=True)
+    assert all(s.confidence < rulebook.policy.dispatch.confidence_threshold for s in d.suggestions[:1])
+
+
+def test_confident_decision_records_path_suggestions_terms_and_versions(
+    rulebook: Rulebook, dispatch_model: DispatchModel
+) -> None:
+    d = route(facts("小区物业费涨价了，业主都没同意，物业就直接按新标准收"), rulebook, dispatch_model)
+    assert d.category_source == "model"
+    assert d.category is not None
+    assert d.category_path[0] == "城乡建设"
+    assert len(d.category_path) == 3
+    assert d.suggestions[0].category == d.category
+    assert d.terms  # the words that weighed most
+    out = d.as_dict()
+    assert out["model_version"] == dispatch_model.version
+    assert out["rulebook_version"] == rulebook.version
+    assert set(out["suggestions"][0]) >= {"category", "category_path", "unit", "confidence"}
+
+
+def test_agent_choice_overrides_the_model_and_model_still_suggests(
+    rulebook: Rulebook, dispatch_model: DispatchModel
+) -> None:
+    d = route(facts("小区物业费乱涨价", category="education.school"), rulebook, dispatch_model)
+    assert d.category == "education.school"
+    assert d.category_source == "agent"
+    assert d.units[0].code == "city.education"
+    assert d.suggestions
+
+
+def test_merger_list_lines_keep_precedence_over_the_model(rulebook: Rulebook, dispatch_model: DispatchModel) -> None:
+    d = route(facts("学校乱收费的问题", line="12333"), rulebook, dispatch_model)
+    assert d.rule_id == "merger.responsible_unit"
+    assert d.units[0].code == "city.human_resources"
+    sub = route(facts("发票开错了怎么办", line="12366"), rulebook, dispatch_model)
+    assert sub.disposition is Disposition.SUBCENTRE
+
+
+def test_enterprise_and_direct_answer_rules_still_apply(rulebook: Rulebook, dispatch_model: DispatchModel) -> None:
+    d = route(facts("社保卡在哪里补办", Kind.CONSULTATION, has_answer=True), rulebook, dispatch_model)
+    assert d.disposition is Disposition.DIRECT_ANSWER
+    e = route(facts("我们公司的稳岗补贴一直没发", caller_type=CallerType.ENTERPRISE), rulebook, dispatch_model)
+    assert e.disposition is Disposition.DISPATCH
+
+
+def test_territorial_leaf_goes_to_the_place_named_in_text(rulebook: Rulebook, dispatch_model: DispatchModel) -> None:
+    d = route(facts("薛城区临城街道有个小区物业不给维修漏水的屋顶"), rulebook, dispatch_model)
+    assert d.area.source == "text"
+    assert d.area.town == "town.xuecheng.lincheng"
+    if d.category and rulebook.categories[d.category].scope.value == "territorial":
+        assert d.units[0].code == "town.xuecheng.lincheng"
+
+
+@pytest.mark.parametrize(
+    ("text", "district"),
+    [
+        ("薛城这边的路灯坏了好久", "district.xuecheng"),
+        ("山亭西集镇有个垃圾点没人清", "district.shanting"),
+        ("我在滕州上班，家在峄城区，峄城区的路坏了", None),  # two districts: flagged, none picked
+    ],
+)
+def test_places_are_read_in_text_order_with_aliases(rulebook: Rulebook, text: str, district: str | None) -> None:
+    d = route(facts(text), rulebook)
+    assert d.area.district == district
+    if district is None:
+        assert set(d.area.conflict) == {"district.tengzhou", "district.yicheng"}
+        assert any(w.code == "area.multiple_districts" for w in d.warnings)
+
+
+def test_town_and_its_district_in_one_text_are_not_a_conflict(rulebook: Rulebook) -> None:
+    d = route(facts("山亭区西集镇的自来水停了"), rulebook)
+    assert d.area.town == "town.shanting.xiji"
+    assert d.area.conflict == ()
+
+
+def test_training_is_deterministic(rulebook: Rulebook) -> None:
+    assert rulebook.catalogue is not None
+    some = {"urban_rural", "health", "discipline"}
+    data = [
+        e
+        for e in _prepare(rulebook.catalogue, catalogue_examples(rulebook.catalogue))
+        if rulebook.catalogue.nodes[e.label].path_codes[0] in some
+    ]
+    a, _ = fit(rulebook.catalogue, data, "a")
+    b, _ = fit(rulebook.catalogue, data, "b")
+    assert a.names == b.names
+    assert a.groups.weights is not None and b.groups.weights is not None
+    assert np.array_equal(a.groups.weights, b.groups.weights)
+    assert np.array_equal(a.groups.cal_a, b.groups.cal_a)  # type: ignore[arg-type]
+    for g, m in a.leaves.items():
+        assert m.classes == b.leaves[g].classes
+        if m.weights is not None:
+            assert np.array_equal(m.weights, b.leaves[g].weights)  # type: ignore[arg-type]
+
+
+def test_compiled_inference_equals_scikit_learn(rulebook: Rulebook) -> None:
+    assert rulebook.catalogue is not None
+    some = {"labour_social", "education_culture", "science_it"}
+    data = [
+        e
+        for e in _prepare(rulebook.catalogue, catalogue_examples(rulebook.catalogue))
+        if rulebook.catalogue.nodes[e.label].path_codes[0] in some
+    ]
+    model, fitted = fit(rulebook.catalogue, data, "x")
+    texts = [
+        "楼上装修噪音太大了，周末早上七点就开始砸墙",
+        "ＡＢＣ公司拖欠工资１２３元",
+        "",
+        "！！！",
+        "学校 食堂 饭菜 不卫生",
+    ]
+    x = fitted.features.transform(texts).tocsr()
+    proba = fitted.group_clf.predict_proba(x)
+    for i, text in enumerate(texts):
+        cols, vals = model.features(text)
+        row = x[i]
+        order = np.argsort(row.indices)
+        assert list(cols) == list(row.indices[order])
+        assert np.allclose(vals, row.data[order], atol=1e-6)
+        assert np.allclose(model.groups.proba(cols, vals), proba[i], atol=1e-6)
+    for g, (clf, cols) in fitted.leaf_clfs.items():
+        sub = x[:, cols]
+        expected = clf.predict_proba(sub)
+        for i, text in enumerate(texts):
+            c, v = model.features(text)
+            assert np.allclose(model.leaves[g].proba(c, v), expected[i], atol=1e-6)
