@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatcher.lifecycle import IllegalTransition
 from hotline import web
-from hotline.api import auth, calendar, callbacks, kpi, merge, supervision, tickets, units, workflow
+from hotline.api import auth, calendar, callbacks, dispatch, kpi, merge, supervision, tickets, units, workflow
 from hotline.clock import Clock, utc_now
 from hotline.db import database_url, make_engine, make_sessionmaker
 from hotline.errors import DomainError, InvalidInput
@@ -166,7 +166,7 @@ def create_app(
     if sessions is not None:
         app.state.sessions = sessions
     install_error_handlers(app)
-    for module in (auth, tickets, workflow, merge, supervision, callbacks, calendar, units, kpi):
+    for module in (auth, tickets, workflow, merge, supervision, callbacks, calendar, units, kpi, dispatch):
         app.include_router(module.router)
     for page_router in web.routers():
         app.include_router(page_router)

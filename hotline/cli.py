@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.db import database_url, make_engine, make_sessionmaker, unit_of_work
 from hotline.errors import DomainError, InvalidInput
+from hotline.runtime import Runtime
 from hotline.settings import Settings, get_settings
 from routing_rules.loader import Rulebook, RulebookError, load_rulebook
 
@@ -59,6 +60,123 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
     years = result.calendar_years_added
     print(f"数据库已迁移到最新版本；承办单位 {result.units} 个（规则库 {rulebook.version}）；", end="")
     print(f"新载入法定节假日 {len(years)} 年" + (f"（{years[0]}–{years[-1]}）" if years else ""))
+    from hotline.dispatch.service import ensure_model
+
+    outcome = _with_runtime(settings, rulebook, lambda s, rt: ensure_model(s, rt))
+    if outcome is not None:
+        m = outcome.metrics
+        print(
+            f"已用派单目录示例训练并启用派单模型 {outcome.version}：{outcome.n_examples} 条样本，"
+            f"留出集一级准确率 {m.get('accuracy', 0):.1%}，用时 {outcome.seconds:.1f} 秒"
+        )
+
+
+def _with_runtime(settings: Settings, rulebook: Rulebook, work: Callable[[AsyncSession, Runtime], Awaitable[T]]) -> T:
+    runtime = Runtime(settings=settings, rulebook=rulebook)
+    return _in_transaction(settings, lambda s: work(s, runtime))
+
+
+def _columns(value: str) -> list[str]:
+    cols = [c.strip() for c in value.split(",") if c.strip()]
+    if not cols:
+        raise argparse.ArgumentTypeError("至少给出一个列名")
+    return cols
+
+
+def _who() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def cmd_dispatch_import(settings: Settings, args: argparse.Namespace) -> None:
+    from hotline.dispatch.service import import_labels
+
+    rulebook = _rulebook(settings)
+    outcome = _with_runtime(
+        settings,
+        rulebook,
+        lambda s, rt: import_labels(s, rt, Path(args.file), args.text_columns, args.label_column, _who()),
+    )
+    read = outcome.read
+    print(
+        f"读取 {len(read.rows) + len(read.empty_text) + len(read.empty_label)} 行，导入 {outcome.imported} 条带标签的工单"
+    )
+    for line in read.problems():
+        print(f"  {line}", file=sys.stderr)
+    if outcome.imported == 0:
+        raise SystemExit(1)
+
+
+def _print_metrics(m: dict[str, object]) -> None:
+    def pct(key: str) -> str:
+        v = m.get(key)
+        return f"{v:.1%}" if isinstance(v, float) else "—"
+
+    print(
+        f"留出集 {m.get('n', 0)} 条：一级准确率 {pct('accuracy')}，前3准确率 {pct('top3_accuracy')}，"
+        f"宏平均F1 {m.get('macro_f1', 0):.3f}，三级事项准确率 {pct('leaf_accuracy')}（{m.get('leaf_n', 0)} 条）"
+    )
+
+
+def cmd_dispatch_train(settings: Settings, args: argparse.Namespace) -> None:
+    from hotline.dispatch.service import SOURCE_LABELS, train_model
+
+    rulebook = _rulebook(settings)
+    outcome = _with_runtime(
+        settings, rulebook, lambda s, rt: train_model(s, rt, _who(), promote=args.promote, force=args.force)
+    )
+    sources = "，".join(f"{SOURCE_LABELS.get(k, k)} {v}" for k, v in outcome.counts.items())
+    print(f"已训练模型 {outcome.version}：{outcome.n_examples} 条样本（{sources}），用时 {outcome.seconds:.1f} 秒")
+    _print_metrics(outcome.metrics)
+    if args.promote:
+        before = "无" if outcome.current_accuracy is None else f"{outcome.current_accuracy:.1%}"
+        if outcome.promoted:
+            print(f"已启用为当前模型（原当前模型留出集准确率 {before}）")
+        else:
+            print(f"未启用：留出集准确率低于当前模型（{before}）；可加 --force 强制启用", file=sys.stderr)
+            raise SystemExit(1)
+    else:
+        print("未启用（加 --promote 在不低于当前模型时启用）")
+
+
+def cmd_dispatch_rollback(settings: Settings, args: argparse.Namespace) -> None:
+    from hotline.dispatch.service import rollback_model
+
+    version = _with_runtime(settings, _rulebook(settings), rollback_model)
+    print(f"已回退：当前模型为 {version}")
+
+
+def cmd_dispatch_promote(settings: Settings, args: argparse.Namespace) -> None:
+    from hotline.dispatch.service import promote_model
+
+    _with_runtime(settings, _rulebook(settings), lambda s, rt: promote_model(s, rt, args.version, force=args.force))
+    print(f"已启用模型 {args.version}")
+
+
+def cmd_dispatch_evaluate(settings: Settings, args: argparse.Namespace) -> None:
+    import json
+
+    from hotline.dispatch.evaluation import format_report
+    from hotline.dispatch.service import catalogue_of, evaluate_file
+
+    rulebook = _rulebook(settings)
+    report, read = _with_runtime(
+        settings,
+        rulebook,
+        lambda s, rt: evaluate_file(
+            s, rt, Path(args.file), args.text_columns, args.label_column, use_model=not args.keywords_only
+        ),
+    )
+    for line in read.problems():
+        print(f"  {line}", file=sys.stderr)
+    for line in format_report(report, catalogue_of(rulebook)):
+        print(line)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, default=str))
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
@@ -204,6 +322,29 @@ def parser() -> argparse.ArgumentParser:
     refresh = kpi.add_parser("refresh", help="刷新统计汇总（调度器每次巡检后自动执行）")
     refresh.add_argument("--rebuild", action="store_true", help="全部重算（批量导入数据之后）")
     refresh.set_defaults(func=cmd_kpi_refresh)
+
+    dispatch = sub.add_parser("dispatch", help="智能派单模型").add_subparsers(dest="dispatch_command", required=True)
+    imp = dispatch.add_parser("import", help="导入带标签的历史工单（CSV 或 XLSX）")
+    imp.add_argument("file")
+    imp.add_argument("--text-columns", type=_columns, required=True, help="文本列，逗号分隔，按顺序拼接")
+    imp.add_argument("--label-column", required=True, help="标签列：派单目录任一级的编码或名称")
+    imp.set_defaults(func=cmd_dispatch_import)
+    tr = dispatch.add_parser("train", help="用派单目录示例、导入数据和已确认的派单训练模型")
+    tr.add_argument("--promote", action="store_true", help="留出集准确率不低于当前模型时启用")
+    tr.add_argument("--force", action="store_true", help="与 --promote 一起：无论准确率都启用")
+    tr.set_defaults(func=cmd_dispatch_train)
+    ev = dispatch.add_parser("evaluate", help="按受理时的派单逻辑逐行判定并统计准确率")
+    ev.add_argument("file")
+    ev.add_argument("--text-columns", type=_columns, required=True)
+    ev.add_argument("--label-column", required=True)
+    ev.add_argument("--json", action="store_true", help="最后一行输出一个 JSON 对象")
+    ev.add_argument("--keywords-only", action="store_true", help="不用模型，只用关键词兜底（对照）")
+    ev.set_defaults(func=cmd_dispatch_evaluate)
+    dispatch.add_parser("rollback", help="回退到上一版本模型").set_defaults(func=cmd_dispatch_rollback)
+    pr = dispatch.add_parser("promote", help="启用指定版本的模型")
+    pr.add_argument("version")
+    pr.add_argument("--force", action="store_true")
+    pr.set_defaults(func=cmd_dispatch_promote)
 
     rb = sub.add_parser("rulebook", help="规则库").add_subparsers(dest="rulebook_command", required=True)
     rb.add_parser("check", help="校验规则库").set_defaults(func=cmd_rulebook_check)

@@ -55,6 +55,7 @@ import asyncpg
 from chinese_calendar import constants as cn_calendar
 
 from dispatcher.calendar import LOCAL_TZ, Deadline, WorkingCalendar, schedule_from_chinesecalendar_data
+from dispatcher.classifier import DispatchModel, Prediction
 from dispatcher.routing import AreaInput, Decision, FactsError, RequestFacts, route
 from routing_rules.loader import Rulebook, load_rulebook
 from routing_rules.schema import CallerType, Category, CategoryScope, Disposition, Kind, MergerMode, Unit, UnitLevel
@@ -419,6 +420,8 @@ class _TemplateFactory:
             named = [(None, n) for n in _TOWN_NAMES.get(d.area_names[0], ()) if n not in rb.area_index]
             self.towns[d.code] = [*units, *named]
         cats = list(rb.categories.values())
+        leaves = rb.catalogue.leaves if rb.catalogue is not None else {}
+        self.examples = {code: leaf.examples for code, leaf in leaves.items()}
         self.categories = _Picker((c, _CATEGORY_WEIGHTS.get(c.code, 1.0)) for c in cats)
         self.enterprise_categories = _Picker((c, _ENTERPRISE_CATEGORY_WEIGHTS.get(c.code, 0.2)) for c in cats)
         self.kinds = _Picker(_KINDS)
@@ -499,10 +502,15 @@ class _TemplateFactory:
         if kind is Kind.SUGGESTION and rng.random() < 0.4:
             with_place = False
         place = self.place() if with_place else None
-        patterns = (_ENTERPRISE_PATTERNS if enterprise else _PATTERNS)[kind]
-        content = patterns[rng.randrange(len(patterns))].format(
-            kw=keyword, place=self.place_phrase(place, category, kind) if place else ""
-        )
+        examples = self.examples.get(category.code, ())
+        if examples and (not category.keywords or rng.random() < 0.7):
+            # the catalogue's own example requests (written by us) for the leaf
+            content = examples[rng.randrange(len(examples))]
+        else:
+            patterns = (_ENTERPRISE_PATTERNS if enterprise else _PATTERNS)[kind]
+            content = patterns[rng.randrange(len(patterns))].format(
+                kw=keyword, place=self.place_phrase(place, category, kind) if place else ""
+            )
         area, address = self._area(place)
         agent_category = category.code if rng.random() < 0.75 else None
         has_answer = kind is Kind.CONSULTATION and rng.random() < 0.55
@@ -591,21 +599,31 @@ def _answer(rb: Rulebook, decision: Decision) -> str:
     return f"已依据知识库答复来电人：{topic}可通过“爱山东”APP线上办理，或携带身份证件到{where}窗口办理，具体以窗口告知为准。"
 
 
-def _build_templates(rb: Rulebook, rng: random.Random, count: int) -> list[_Template]:
+def _build_templates(
+    rb: Rulebook, rng: random.Random, count: int, model: DispatchModel | None = None
+) -> list[_Template]:
+    """Demo requests routed exactly as intake would, by ``model`` (the current classifier) when given."""
     factory = _TemplateFactory(rb, rng)
     limits = rb.policy.time_limits
     cache: dict[RequestFacts, Decision] = {}
     templates: list[_Template] = []
     attempts = 0
+    pending: list[RequestFacts] = []
+    predicted: dict[str, Prediction] = {}
     while len(templates) < count:
+        if not pending:
+            pending = [factory.facts() for _ in range(min(1000, count * 2))]
+            if model is not None:
+                texts = list(dict.fromkeys(f.content for f in pending))
+                predicted = dict(zip(texts, model.predict_many(texts, top=3, explain=True), strict=True))
+        facts = pending.pop()
         attempts += 1
         if attempts > count * 20:
             raise DemoDataError("无法生成足够的演示诉求模板（规则库与生成器不匹配）")
-        facts = factory.facts()
         decision = cache.get(facts)
         if decision is None:
             try:
-                decision = route(facts, rb)
+                decision = route(facts, rb, model, predicted[facts.content] if model is not None else None)
             except FactsError:
                 continue
             cache[facts] = decision
@@ -629,9 +647,12 @@ def _build_templates(rb: Rulebook, rng: random.Random, count: int) -> list[_Temp
                 reason_code=decision.reason_code,
                 transfer_to=decision.transfer_to,
                 answer=_answer(rb, decision) if decision.disposition is Disposition.DIRECT_ANSWER else None,
-                working_days=limits.enterprise_working_days
-                if facts.caller_type is CallerType.ENTERPRISE
-                else limits.citizen_working_days,
+                working_days=decision.time_limit_working_days
+                or (
+                    limits.enterprise_working_days
+                    if facts.caller_type is CallerType.ENTERPRISE
+                    else limits.citizen_working_days
+                ),
                 district_name=district_name,
             )
         )
@@ -721,7 +742,16 @@ _TICKET_COLUMNS = (
     "transfer_to", "answer", "rulebook_version", "created_by", "created_at", "updated_at", "accepted_at",
     "replied_at", "redo_count", "closed_at", "final_outcome",
 )  # fmt: skip
-_DECISION_COLUMNS = ("id", "ticket_id", "rulebook_version", "rule_id", "disposition", "decision", "created_at")
+_DECISION_COLUMNS = (
+    "id",
+    "ticket_id",
+    "rulebook_version",
+    "rule_id",
+    "disposition",
+    "decision",
+    "created_at",
+    "model_version",
+)
 _UNIT_COLUMNS = ("ticket_id", "unit_code", "role", "assigned_at")
 _DEADLINE_COLUMNS = (
     "id", "ticket_id", "unit_code", "kind", "start_at", "working_days", "extension_days", "due_date", "due_at",
@@ -1015,7 +1045,18 @@ class _Generator:
                     tk.final_outcome,
                 )
             )  # fmt: skip
-            decisions.append((decision_ids[i], tid, version, t.rule_id, t.disposition, t.decision_json, created))
+            decisions.append(
+                (
+                    decision_ids[i],
+                    tid,
+                    version,
+                    t.rule_id,
+                    t.disposition,
+                    t.decision_json,
+                    created,
+                    t.decision.model_version,
+                )
+            )
         return out
 
     def _handle(
@@ -1273,6 +1314,14 @@ def _neutral_suffixes(vocabulary: _Vocabulary) -> None:
         raise DemoDataError(f"演示数据的附加语句含有规则库关键词，会改变派单结果：{bad}")
 
 
+async def _current_model(conn: asyncpg.Connection) -> DispatchModel | None:
+    """The current dispatch model, so that demo tickets are routed as intake would route them."""
+    from hotline.dispatch import storage
+
+    blob = await conn.fetchval("SELECT blob FROM dispatch_models WHERE status = 'current'")
+    return storage.load(blob) if blob is not None else None
+
+
 async def generate_tickets(
     database_url: str,
     tickets: int,
@@ -1301,12 +1350,12 @@ async def generate_tickets(
     rb = load_rulebook()
     _neutral_suffixes(_Vocabulary(rb))
     rng = random.Random(seed)
-    templates = _build_templates(rb, rng, min(TEMPLATE_POOL, max(tickets, 1) * 4))
-    cal = _calendar()
-
     dsn = to_asyncpg_dsn(database_url)
     conn = await _connect(dsn)
     try:
+        model = await _current_model(conn)
+        templates = _build_templates(rb, rng, min(TEMPLATE_POOL, max(tickets, 1) * 4), model)
+        cal = _calendar()
         await _check_units(conn, templates)
         user_id = await _demo_user(conn)
         if tickets == 0:

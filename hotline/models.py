@@ -15,6 +15,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -168,6 +169,8 @@ class RoutingDecision(Base):
     disposition: Mapped[str] = mapped_column(String(24))
     decision: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(server_default=NOW)
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    """The dispatch classifier that took part, next to the rulebook version (issue 9)."""
 
 
 class Deadline(Base):
@@ -603,3 +606,51 @@ class PublicLookupHit(Base):
     client_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     bucket: Mapped[datetime] = mapped_column(primary_key=True)
     hits: Mapped[int] = mapped_column(Integer)
+
+
+class DispatchModelRow(Base):
+    """A trained dispatch classifier (skops archive) with its data digest, metrics and status."""
+
+    __tablename__ = "dispatch_models"
+    __table_args__ = (
+        CheckConstraint("status IN ('current','previous','candidate','retired')", name="status"),
+        Index("uq_dispatch_models_one_current", "status", unique=True, postgresql_where=text("status = 'current'")),
+        Index("uq_dispatch_models_one_previous", "status", unique=True, postgresql_where=text("status = 'previous'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    blob: Mapped[bytes] = mapped_column(LargeBinary)
+    data_digest: Mapped[str] = mapped_column(String(64))
+    rulebook_version: Mapped[str] = mapped_column(String(64))
+    catalogue_digest: Mapped[str] = mapped_column(String(64))
+    n_examples: Mapped[int] = mapped_column(Integer)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(server_default=NOW)
+    promoted_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class DispatchLabel(Base):
+    """A labelled text for training: imported history or a confirmed dispatch of our own.
+
+    ``label`` is a catalogue node code at any level; a ticket keeps one label per source (the
+    latest confirmation wins).
+    """
+
+    __tablename__ = "dispatch_labels"
+    __table_args__ = (
+        CheckConstraint("source IN ('import','intake','centre','return')", name="source"),
+        Index("uq_dispatch_labels_ticket_source", "ticket_id", "source", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    label: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    dataset: Mapped[str | None] = mapped_column(String(200))
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(server_default=NOW)

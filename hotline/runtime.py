@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from hotline.calendar.service import CalendarCache
 from hotline.clock import Clock, utc_now
+from hotline.dispatch.holder import ModelHolder
 from hotline.settings import Settings
 from hotline.users import Actor
 from routing_rules.loader import Rulebook
@@ -48,6 +49,8 @@ class Runtime:
     calendar: CalendarCache = field(default_factory=CalendarCache)
     clock: Clock = utc_now
     actors: ActorCache = field(init=False)
+    dispatch: ModelHolder = field(init=False)
 
     def __post_init__(self) -> None:
         self.actors = ActorCache(self.settings.auth_cache_seconds)
+        self.dispatch = ModelHolder(self.settings.dispatch_model_check_seconds)

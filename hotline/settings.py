@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     token_ttl_minutes: int = Field(default=12 * 60, ge=1)
     auth_cache_seconds: float = Field(default=5.0, ge=0, le=60)
     """How long a verified token is trusted without re-reading the user (deactivation delay)."""
+    dispatch_model_check_seconds: float = Field(default=10.0, ge=0, le=3600)
+    """How often a process checks whether another promoted or rolled back the dispatch model."""
     sweep_seconds: float | None = Field(default=None, gt=0)
     """Override of the rulebook's sweep interval (tests and operations)."""
     sweep_batch: int | None = Field(default=None, ge=1)

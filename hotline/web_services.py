@@ -99,7 +99,7 @@ async def preview_call(session: AsyncSession, rt: Runtime, data: TicketIn) -> Pr
     area = data.area
     town = area.town if area else None
     try:
-        decision = preview(rt, data)
+        decision = preview(rt, data, await rt.dispatch.get(session))
     except InvalidInput as exc:
         similar = await similar_open_tickets(session, data.caller.phone, data.address, town)
         return PreviewView(None, problems=list(exc.problems), similar=similar)
@@ -107,7 +107,7 @@ async def preview_call(session: AsyncSession, rt: Runtime, data: TicketIn) -> Pr
     similar = await similar_open_tickets(session, data.caller.phone, data.address, town)
     due, days = None, None
     if decision.lead is not None:
-        days = working_days_for(rt, data.caller.type)
+        days = working_days_for(rt, data.caller.type, decision)
         due = (await rt.calendar.get(session)).deadline(rt.clock(), days)
     return PreviewView(decision.as_dict(), due=due, working_days=days, similar=similar)
 

@@ -21,9 +21,13 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from dispatcher.classifier import DispatchModel
 from hotline.app import create_app
 from hotline.db import make_engine
+from hotline.dispatch import storage
+from hotline.dispatch.training import TrainResult, catalogue_examples, train
 from hotline.migrate import load_reference_data, upgrade
+from hotline.models import DispatchModelRow
 from hotline.runtime import Runtime
 from hotline.security import issue_token
 from hotline.settings import Settings
@@ -63,6 +67,54 @@ async def _admin(url: str, sql: str) -> None:
 @pytest.fixture(scope="session")
 def rulebook() -> Rulebook:
     return load_rulebook()
+
+
+@pytest.fixture(scope="session")
+def dispatch_training(rulebook: Rulebook) -> TrainResult:
+    """The classifier trained on the shipped catalogue's examples only (as ``migrate`` does)."""
+    assert rulebook.catalogue is not None
+    return train(rulebook.catalogue, catalogue_examples(rulebook.catalogue), "test-model")
+
+
+@pytest.fixture(scope="session")
+def dispatch_model(dispatch_training: TrainResult) -> DispatchModel:
+    return dispatch_training.model
+
+
+@pytest.fixture(scope="session")
+def dispatch_blob(dispatch_model: DispatchModel) -> bytes:
+    return storage.dump(dispatch_model)
+
+
+@pytest.fixture
+async def current_model(
+    session: AsyncSession,
+    runtime: Runtime,
+    rulebook: Rulebook,
+    dispatch_training: TrainResult,
+    dispatch_blob: bytes,
+) -> DispatchModel:
+    """The shipped-catalogue model stored as current in this test's transaction, held by the app."""
+    assert rulebook.catalogue is not None
+    session.add(
+        DispatchModelRow(
+            version=dispatch_training.model.version,
+            status="current",
+            blob=dispatch_blob,
+            data_digest=dispatch_training.data_digest,
+            rulebook_version=rulebook.version,
+            catalogue_digest=rulebook.catalogue.digest,
+            n_examples=dispatch_training.n_examples,
+            metrics=dispatch_training.metrics,
+            counts=dispatch_training.counts,
+            created_by="test",
+        )
+    )
+    await session.commit()
+    # Hand the already loaded model to the runtime: it checks the version and finds it current.
+    runtime.dispatch.model = dispatch_training.model
+    runtime.dispatch.version = dispatch_training.model.version
+    return dispatch_training.model
 
 
 @pytest.fixture(scope="session")

@@ -39,8 +39,8 @@ async def create_ticket(
 
 
 @router.post("/routing/preview", summary="派单预览（不保存）")
-async def routing_preview(body: TicketIn, rt: RuntimeDep, actor: AgentDep) -> dict[str, Any]:
-    return service.preview(rt, body).as_dict()
+async def routing_preview(body: TicketIn, session: SessionDep, rt: RuntimeDep, actor: AgentDep) -> dict[str, Any]:
+    return (await service.routing_preview(session, rt, body)).as_dict()
 
 
 @router.get("/tickets/{number}", response_model=TicketOut, summary="工单详情及处理时间轴")

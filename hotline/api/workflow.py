@@ -56,11 +56,13 @@ class ReturnDecisionIn(Body):
     decision: Literal["approve", "reject", "arbitrate"]
     new_unit: str | None = Field(default=None, max_length=64)
     note: str = Field(default="", max_length=2000)
+    category: str | None = Field(default=None, max_length=64, description="改派时更正的派单目录三级事项编码")
 
 
 class ArbitrationIn(Body):
     unit: str = Field(min_length=1, max_length=64)
     note: str = Field(max_length=2000)
+    category: str | None = Field(default=None, max_length=64, description="裁定时更正的派单目录三级事项编码")
 
 
 class ExtensionIn(Body):
@@ -135,7 +137,9 @@ async def request_return(
 async def decide_return(
     number: str, body: ReturnDecisionIn, session: SessionDep, rt: RuntimeDep, actor: ActorDep
 ) -> dict[str, Any]:
-    result = await actions.decide_return(session, rt, actor, number, body.decision, body.new_unit, body.note)
+    result = await actions.decide_return(
+        session, rt, actor, number, body.decision, body.new_unit, body.note, body.category
+    )
     return local(result)  # type: ignore[no-any-return]
 
 
@@ -143,7 +147,8 @@ async def decide_return(
 async def arbitrate(
     number: str, body: ArbitrationIn, session: SessionDep, rt: RuntimeDep, actor: ActorDep
 ) -> dict[str, Any]:
-    return local(await actions.arbitrate(session, rt, actor, number, body.unit, body.note))  # type: ignore[no-any-return]
+    result = await actions.arbitrate(session, rt, actor, number, body.unit, body.note, body.category)
+    return local(result)  # type: ignore[no-any-return]
 
 
 @router.post("/tickets/{number}/extension", summary="申请延期")

@@ -185,6 +185,7 @@ class IntakeRow:
     idempotency_key: str | None
     request_hash: str
     rule_id: str
+    model_version: str | None
     decision_json: str
     unit_codes: list[str]
     unit_roles: list[str]
@@ -221,8 +222,9 @@ WITH ids AS (
     INSERT INTO callers (id, type, name, phone, enterprise_name, credit_code, confidential, created_at)
     SELECT t.caller_id, $23, $24, $25, $26, $27, $28, $22 FROM t
 ), d AS (
-    INSERT INTO routing_decisions (ticket_id, rulebook_version, rule_id, disposition, decision, created_at)
-    SELECT t.id, $18, $29, $13, $30::jsonb, $22 FROM t
+    INSERT INTO routing_decisions (ticket_id, rulebook_version, rule_id, disposition, decision, created_at,
+        model_version)
+    SELECT t.id, $18, $29, $13, $30::jsonb, $22, $41 FROM t
 ), u AS (
     INSERT INTO ticket_units (ticket_id, unit_code, role, assigned_at)
     SELECT t.id, x.code, x.role, $22 FROM t, unnest($31::text[], $32::text[]) AS x(code, role)
@@ -298,6 +300,7 @@ async def insert_intake(session: AsyncSession, row: IntakeRow) -> Inserted | Non
         row.event_json,
         [d[0] for d in row.deadlines],
         next((d[3] for d in row.deadlines if d[0] == "reply"), None),
+        row.model_version,
     )
     if record is None:
         return None

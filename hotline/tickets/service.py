@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatcher.calendar import LOCAL_TZ
+from dispatcher.classifier import DispatchModel
 from dispatcher.lifecycle import STATUS_LABELS, Action, Status, transition
 from dispatcher.routing import AreaInput, Decision, FactsError, RequestFacts, route
+from hotline.dispatch import repository as dispatch_repo
 from hotline.errors import Conflict, InvalidInput, NotFound
 from hotline.models import Caller, Deadline, Ticket
 from hotline.privacy import mask_credit_code, mask_name, mask_phone
@@ -57,14 +59,23 @@ def facts_of(data: TicketIn) -> RequestFacts:
     )
 
 
-def preview(rt: Runtime, data: TicketIn) -> Decision:
+def preview(rt: Runtime, data: TicketIn, model: DispatchModel | None = None) -> Decision:
+    """The routing decision for a call, with the current dispatch model when there is one."""
     try:
-        return route(facts_of(data), rt.rulebook)
+        return route(facts_of(data), rt.rulebook, model)
     except FactsError as exc:
         raise InvalidInput.one(exc.field, exc.code, exc.message) from exc
 
 
-def working_days_for(rt: Runtime, caller_type: CallerType) -> int:
+async def routing_preview(session: AsyncSession, rt: Runtime, data: TicketIn) -> Decision:
+    return preview(rt, data, await rt.dispatch.get(session))
+
+
+def working_days_for(rt: Runtime, caller_type: CallerType, decision: Decision | None = None) -> int:
+    """The reply limit in working days: the catalogue leaf's own limit when it sets one, else item
+    11's 5 (citizens) or 10 (enterprises)."""
+    if decision is not None and decision.time_limit_working_days is not None:
+        return decision.time_limit_working_days
     limits = rt.rulebook.policy.time_limits
     return limits.enterprise_working_days if caller_type is CallerType.ENTERPRISE else limits.citizen_working_days
 
@@ -86,7 +97,7 @@ async def intake(
     """Log one call as a ticket in one statement. A retry with the same ``Idempotency-Key`` returns
     the same ticket; the same key with a different call is refused."""
     digest = _request_hash(data)
-    decision = preview(rt, data)
+    decision = preview(rt, data, await rt.dispatch.get(session))
     now = rt.clock()
     cached = rt.calendar.current
     if cached is None:
@@ -95,7 +106,7 @@ async def intake(
         assert cached is not None
     calendar, stamp = cached
     lead = decision.lead
-    days = working_days_for(rt, data.caller.type) if lead else None
+    days = working_days_for(rt, data.caller.type, decision) if lead else None
     due = calendar.deadline(now, days) if days else None
     accept_days = rt.rulebook.workflow.accept_within_working_days
     accept_due = calendar.deadline(now, accept_days) if days else None
@@ -127,6 +138,7 @@ async def intake(
         idempotency_key=idempotency_key,
         request_hash=digest,
         rule_id=decision.rule_id,
+        model_version=decision.model_version,
         decision_json=json.dumps(routing, ensure_ascii=False),
         unit_codes=[u.code for u in decision.units],
         unit_roles=[u.role for u in decision.units],
@@ -146,6 +158,11 @@ async def intake(
     if inserted is None:
         assert idempotency_key is not None
         return await _replay(session, rt, actor, idempotency_key, digest)
+    if decision.category_source == "agent" and decision.category is not None:
+        # The agent's choice is a confirmed dispatch: a training label for the classifier (issue 9).
+        await dispatch_repo.upsert_ticket_label(
+            session, inserted.ticket_id, data.content, decision.category, "intake", actor.username, now
+        )
     if due is not None and days is not None and inserted.calendar_stamp != stamp:
         # The stored calendar changed since this process cached it (an import elsewhere): recompute.
         calendar = await rt.calendar.get(session)

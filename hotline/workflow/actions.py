@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatcher.calendar import Deadline as Due
 from dispatcher.lifecycle import Action
+from hotline.dispatch import repository as dispatch_repo
 from hotline.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hotline.models import (
     Deadline,
@@ -287,7 +288,11 @@ async def start_clock(session: AsyncSession, rt: Runtime, ticket: Ticket, unit: 
     """A fresh time limit (实施方案第11条: 5 working days for citizens, 10 for enterprises) and
     sign-for limit for ``unit`` from ``now``: after a re-dispatch, an arbitration or a redo."""
     cal = await calendar(session, rt)
-    days = working_days_for(rt, CallerType(ticket.caller_type))
+    category = rt.rulebook.categories.get(ticket.category) if ticket.category else None
+    if category is not None and category.working_days is not None:
+        days = category.working_days  # the catalogue leaf's own limit
+    else:
+        days = working_days_for(rt, CallerType(ticket.caller_type))
     fresh = cal.deadline(now, days)
     accept_days = rt.rulebook.workflow.accept_within_working_days
     accept_due = cal.deadline(now, accept_days)
@@ -335,10 +340,12 @@ async def decide_return(
     decision: str,
     new_unit: str | None,
     note: str,
+    category: str | None = None,
 ) -> dict[str, Any]:
     """退单争议审核 by the centre: approve → re-dispatch to the right unit with a fresh limit;
     reject → back to the same unit with its original deadline running (不当退单);
-    arbitrate → the 机构编制部门 decides (实施方案第10条)."""
+    arbitrate → the 机构编制部门 decides (实施方案第10条). An approval may name the right catalogue
+    leaf (``category``): the ticket's category is corrected and the choice becomes a training label."""
     require_role(actor, *CENTRE)
     ticket = await load(session, actor, number)
     ret = await _pending_return(session, ticket, ("pending",))
@@ -350,6 +357,7 @@ async def decide_return(
         if new_unit == ret.unit_code:
             raise InvalidInput.one("new_unit", "return.same_unit", "改派单位不能是退单单位本身")
         await _unit(session, new_unit, "new_unit")
+        await _correct_category(session, rt, actor, ticket, category, now)
         ret.state, ret.new_unit = "approved", new_unit
         before, after = await redispatch(session, rt, ticket, new_unit, now)
         await record(
@@ -396,10 +404,29 @@ async def decide_return(
     return {"number": ticket.number, "status": ticket.status, "return_id": ret.id, "decision": ret.state}
 
 
+async def _correct_category(
+    session: AsyncSession, rt: Runtime, actor: Actor, ticket: Ticket, category: str | None, now: datetime
+) -> None:
+    """The leaf named with a return's approval or an arbitration: the ticket's category and a label."""
+    if not category:
+        return
+    if category not in rt.rulebook.categories:
+        raise InvalidInput.one("category", "category.unknown", f"未知的诉求分类：{category}")
+    ticket.category = category
+    await dispatch_repo.upsert_ticket_label(session, ticket.id, ticket.content, category, "return", actor.username, now)
+
+
 async def arbitrate(
-    session: AsyncSession, rt: Runtime, actor: Actor, number: str, unit_code: str, note: str
+    session: AsyncSession,
+    rt: Runtime,
+    actor: Actor,
+    number: str,
+    unit_code: str,
+    note: str,
+    category: str | None = None,
 ) -> dict[str, Any]:
-    """机构编制部门裁定: names the responsible unit; final — that unit can no longer return it."""
+    """机构编制部门裁定: names the responsible unit; final — that unit can no longer return it.
+    ``category`` (optional) corrects the ticket's catalogue leaf and becomes a training label."""
     require_role(actor, Role.ARBITRATOR, Role.ADMIN)
     if not note.strip():
         raise InvalidInput.one("note", "arbitration.note_required", "裁定须写明依据")
@@ -407,6 +434,7 @@ async def arbitrate(
     ret = await _pending_return(session, ticket, ("arbitration",))
     await _unit(session, unit_code, "unit")
     now = rt.clock()
+    await _correct_category(session, rt, actor, ticket, category, now)
     ret.state, ret.new_unit, ret.decided_at, ret.decided_by, ret.note = "arbitrated", unit_code, now, actor.id, note
     ticket.arbitrated = True
     before, after = await redispatch(session, rt, ticket, unit_code, now)

@@ -1,0 +1,147 @@
+"""Reading labelled history (CSV or XLSX) for import and evaluation; errors name row and column.
+
+Labels are catalogue nodes at any level, by code or by name (``城乡建设``, ``urban_rural``,
+``城乡建设/物业管理``); a label the catalogue does not know is listed with its rows, never guessed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from routing_rules.catalogue import Catalogue
+
+
+class ImportFileError(Exception):
+    """The file cannot be read as asked; ``code`` is stable, the message is for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(message)
+
+
+@dataclass
+class LabelledRow:
+    row: int
+    """1-based row number in the file, the header being row 1."""
+    text: str
+    label: str
+    node: str | None
+    """The catalogue node code the label resolves to; ``None`` if unknown."""
+
+
+@dataclass
+class ReadResult:
+    rows: list[LabelledRow] = field(default_factory=list)
+    empty_text: list[int] = field(default_factory=list)
+    empty_label: list[int] = field(default_factory=list)
+    unknown: dict[str, list[int]] = field(default_factory=dict)
+    """Unknown label -> the rows that carry it."""
+
+    @property
+    def known(self) -> list[LabelledRow]:
+        return [r for r in self.rows if r.node is not None]
+
+    def problems(self, limit: int = 10) -> list[str]:
+        """Chinese lines naming rows and columns, for the CLI and the page."""
+        out: list[str] = []
+        for label, rows in sorted(self.unknown.items(), key=lambda kv: -len(kv[1])):
+            out.append(f"标签“{label}”不在派单目录中：第 {_rows(rows, limit)} 行（共 {len(rows)} 行，未导入）")
+        if self.empty_text:
+            out.append(f"文本列为空：第 {_rows(self.empty_text, limit)} 行（共 {len(self.empty_text)} 行，未导入）")
+        if self.empty_label:
+            out.append(f"标签列为空：第 {_rows(self.empty_label, limit)} 行（共 {len(self.empty_label)} 行，未导入）")
+        return out
+
+
+def _rows(rows: Sequence[int], limit: int) -> str:
+    shown = "、".join(str(r) for r in rows[:limit])
+    return shown + ("…" if len(rows) > limit else "")
+
+
+def _table(path: Path) -> Iterator[list[str]]:
+    """Rows of a CSV (UTF-8, UTF-8 with BOM or GB18030) or of the first sheet of an XLSX."""
+    if not path.is_file():
+        raise ImportFileError("import.file_missing", f"文件不存在：{path}")
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        from openpyxl import load_workbook
+
+        try:
+            book = load_workbook(path, read_only=True, data_only=True)
+        except Exception as exc:  # openpyxl raises several types for a broken file
+            raise ImportFileError("import.bad_xlsx", f"无法读取 Excel 文件 {path.name}：{exc}") from exc
+        try:
+            sheet = book.worksheets[0]
+            for values in sheet.iter_rows(values_only=True):
+                yield ["" if v is None else str(v) for v in values]
+        finally:
+            book.close()
+        return
+    if suffix not in (".csv", ".txt", ".tsv"):
+        raise ImportFileError("import.bad_type", f"只支持 CSV 或 XLSX 文件：{path.name}")
+    raw = path.read_bytes()
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:  # pragma: no cover - gb18030 decodes any byte string
+        raise ImportFileError("import.bad_encoding", f"无法识别文件编码：{path.name}")
+    dialect = "excel-tab" if suffix == ".tsv" else "excel"
+    yield from csv.reader(io.StringIO(text, newline=""), dialect=dialect)
+
+
+def read_labelled(
+    path: Path, text_columns: Sequence[str], label_column: str, catalogue: Catalogue, *, progress: bool = False
+) -> ReadResult:
+    """Read ``path``; text columns are joined with a newline; labels resolved against ``catalogue``.
+
+    Raises :class:`ImportFileError` for a missing or unreadable file, or a column that is not in
+    the header (the message lists the columns there are).
+    """
+    rows = _table(path)
+    try:
+        header = [h.strip() for h in next(rows)]
+    except StopIteration:
+        raise ImportFileError("import.empty_file", f"文件为空：{path.name}") from None
+    missing = [c for c in (*text_columns, label_column) if c not in header]
+    if missing:
+        raise ImportFileError(
+            "import.unknown_column",
+            f"列“{'、'.join(missing)}”不在文件 {path.name} 的表头中；表头有：{'、'.join(h for h in header if h)}",
+        )
+    text_idx = [header.index(c) for c in text_columns]
+    label_idx = header.index(label_column)
+    result = ReadResult()
+    iterator: Iterator[list[str]] = rows
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(rows, desc=f"读取 {path.name}", unit="行")
+    cache: dict[str, str | None] = {}
+    for number, values in enumerate(iterator, start=2):
+        if not any(v.strip() for v in values):
+            continue
+        cell = [values[i].strip() if i < len(values) else "" for i in text_idx]
+        text = "\n".join(c for c in cell if c)
+        label = values[label_idx].strip() if label_idx < len(values) else ""
+        if not text:
+            result.empty_text.append(number)
+            continue
+        if not label:
+            result.empty_label.append(number)
+            continue
+        if label not in cache:
+            node = catalogue.resolve(label)
+            cache[label] = node.code if node is not None else None
+        code = cache[label]
+        if code is None:
+            result.unknown.setdefault(label, []).append(number)
+        result.rows.append(LabelledRow(number, text, label, code))
+    return result

@@ -1,0 +1,472 @@
+"""Use cases of smart dispatch (issue 9): train, promote, roll back, import, label, evaluate, browse.
+
+Models are versioned rows (``dispatch_models``): the skops archive, the training data's digest,
+the rulebook (and so catalogue) version, held-out metrics, who made it and when, and a status —
+one ``current``, one ``previous``. A model is promoted only when its held-out first-level accuracy
+is not worse than the current one's, unless forced; a rollback makes the previous current again.
+Services flush, never commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dispatcher.classifier import DispatchModel
+from dispatcher.lifecycle import Action, Status
+from dispatcher.routing import RequestFacts, route
+from hotline.dispatch import repository as repo
+from hotline.dispatch import storage
+from hotline.dispatch.evaluation import evaluate
+from hotline.dispatch.importer import ImportFileError, ReadResult, read_labelled
+from hotline.dispatch.training import Example, TrainResult, catalogue_examples, train
+from hotline.errors import Conflict, InvalidInput, NotFound
+from hotline.models import DispatchModelRow, Ticket
+from hotline.runtime import Runtime
+from hotline.users import Actor
+from hotline.workflow.actions import redispatch
+from hotline.workflow.common import CENTRE, load, record, require_role
+from routing_rules.catalogue import Catalogue, Leaf
+from routing_rules.loader import Rulebook
+from routing_rules.schema import CategoryScope, Kind
+
+LABEL_SOURCES = ("import", "intake", "centre", "return")
+MANUAL_DISPATCH_UNIT = "centre.dispatch"
+"""The centre's manual-dispatch queue (rules ``classifier.unsure`` and ``fallback.manual_dispatch``)."""
+SOURCE_LABELS = {
+    "catalogue": "派单目录示例",
+    "import": "导入的历史工单",
+    "intake": "座席受理时选定",
+    "centre": "中心人工派单",
+    "return": "退单改派",
+}
+
+
+def catalogue_of(rulebook: Rulebook) -> Catalogue:
+    assert rulebook.catalogue is not None  # the loader always builds one
+    return rulebook.catalogue
+
+
+@dataclass(frozen=True, slots=True)
+class TrainOutcome:
+    version: str
+    metrics: dict[str, Any]
+    counts: dict[str, int]
+    n_examples: int
+    seconds: float
+    promoted: bool
+    current_accuracy: float | None
+    """The held-out accuracy of the model that was current before (``None``: there was none)."""
+
+
+async def training_examples(session: AsyncSession, rulebook: Rulebook) -> list[Example]:
+    """The catalogue's examples plus every stored label (imports and confirmed dispatches)."""
+    examples = catalogue_examples(catalogue_of(rulebook))
+    examples += [Example(text, label, source) for text, label, source in await repo.labels(session)]
+    return examples
+
+
+def _version(now: datetime, digest: str) -> str:
+    return f"{now:%Y%m%d%H%M%S}-{digest[:8]}"
+
+
+async def train_model(
+    session: AsyncSession, rt: Runtime, by: str, *, promote: bool = False, force: bool = False
+) -> TrainOutcome:
+    """Train on all data, store the model as a candidate, and promote it when asked and not worse.
+
+    CPU-bound work runs in a thread. Raises :class:`InvalidInput` when the data cannot train a model.
+    """
+    rulebook = rt.rulebook
+    examples = await training_examples(session, rulebook)
+    now = rt.clock()
+    try:
+        result: TrainResult = await asyncio.to_thread(train, catalogue_of(rulebook), examples, "pending")
+    except ValueError as exc:
+        raise InvalidInput.one("training", "dispatch.training_data", str(exc)) from exc
+    version = _version(now, result.data_digest)
+    result.model.version = version
+    blob = await asyncio.to_thread(storage.dump, result.model)
+    existing = await repo.by_version(session, version)
+    if existing is not None:  # the same data trained twice within one second
+        raise Conflict("同一版本的模型已存在，请稍后重试", code="dispatch.version_exists")
+    await repo.add_model(
+        session,
+        DispatchModelRow(
+            version=version,
+            status="candidate",
+            blob=blob,
+            data_digest=result.data_digest,
+            rulebook_version=rulebook.version,
+            catalogue_digest=catalogue_of(rulebook).digest,
+            n_examples=result.n_examples,
+            metrics=result.metrics,
+            counts=result.counts,
+            created_by=by,
+            created_at=now,
+        ),
+    )
+    current = await repo.by_status(session, "current")
+    current_acc = float(current.metrics.get("accuracy", 0.0)) if current is not None else None
+    promoted = False
+    if promote:
+        promoted = await promote_model(session, rt, version, force=force, raise_if_worse=False)
+    return TrainOutcome(
+        version=version,
+        metrics=result.metrics,
+        counts=result.counts,
+        n_examples=result.n_examples,
+        seconds=result.seconds,
+        promoted=promoted,
+        current_accuracy=current_acc,
+    )
+
+
+async def promote_model(
+    session: AsyncSession, rt: Runtime, version: str, *, force: bool = False, raise_if_worse: bool = True
+) -> bool:
+    """Make ``version`` current; the current becomes previous. Not when its held-out accuracy is
+    worse than the current one's, unless ``force``. Returns whether it was promoted.
+
+    Raises :class:`NotFound` for an unknown version and :class:`Conflict`
+    (``dispatch.not_better``) when refused and ``raise_if_worse``.
+    """
+    rows = await repo.lock_statuses(session)
+    row = await repo.by_version(session, version, lock=True)
+    if row is None:
+        raise NotFound(f"模型版本不存在：{version}", code="dispatch.unknown_version")
+    current = next((r for r in rows if r.status == "current"), None)
+    if current is not None and current.id == row.id:
+        return True
+    if current is not None and not force:
+        new_acc = float(row.metrics.get("accuracy", 0.0))
+        old_acc = float(current.metrics.get("accuracy", 0.0))
+        if new_acc < old_acc:
+            if raise_if_worse:
+                raise Conflict(
+                    f"新模型留出集准确率 {new_acc:.1%} 低于当前模型 {old_acc:.1%}，未启用（可强制启用）",
+                    code="dispatch.not_better",
+                )
+            return False
+    previous = [r.id for r in rows if r.status == "previous"]
+    await repo.set_status(session, previous, "retired")
+    if current is not None:
+        await repo.set_status(session, [current.id], "previous")
+    await repo.set_status(session, [row.id], "current", promoted_at=rt.clock())
+    rt.dispatch.forget()
+    return True
+
+
+async def rollback_model(session: AsyncSession, rt: Runtime) -> str:
+    """The previous model becomes current again; the current one is retired. Returns the version.
+
+    Raises :class:`Conflict` (``dispatch.no_previous``) when there is no previous model.
+    """
+    rows = await repo.lock_statuses(session)
+    previous = next((r for r in rows if r.status == "previous"), None)
+    if previous is None:
+        raise Conflict("没有可回退的上一版本模型", code="dispatch.no_previous")
+    current = [r.id for r in rows if r.status == "current"]
+    await repo.set_status(session, current, "retired")
+    await repo.set_status(session, [previous.id], "current", promoted_at=rt.clock())
+    rt.dispatch.forget()
+    return previous.version
+
+
+async def ensure_model(session: AsyncSession, rt: Runtime, by: str = "migrate") -> TrainOutcome | None:
+    """Train and promote a model when none is current or the catalogue changed since (``migrate``)."""
+    current = await repo.by_status(session, "current")
+    if current is not None and current.catalogue_digest == catalogue_of(rt.rulebook).digest:
+        return None
+    return await train_model(session, rt, by, promote=True, force=True)
+
+
+async def current_model(session: AsyncSession, rt: Runtime) -> DispatchModel | None:
+    return await rt.dispatch.get(session)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportOutcome:
+    read: ReadResult
+    imported: int
+
+
+async def import_labels(
+    session: AsyncSession, rt: Runtime, path: Path, text_columns: list[str], label_column: str, by: str
+) -> ImportOutcome:
+    """Import labelled history; unknown labels and empty cells are reported with their rows.
+
+    Raises :class:`InvalidInput` naming the file or column when the file cannot be read as asked.
+    """
+    try:
+        read = await asyncio.to_thread(
+            read_labelled, path, text_columns, label_column, catalogue_of(rt.rulebook), progress=True
+        )
+    except ImportFileError as exc:
+        raise InvalidInput.one("file", exc.code, exc.message) from exc
+    rows = [(r.text, r.node) for r in read.known if r.node is not None]
+    n = await repo.add_import_labels(session, rows, path.name, by, rt.clock())
+    return ImportOutcome(read, n)
+
+
+async def evaluate_file(
+    session: AsyncSession,
+    rt: Runtime,
+    path: Path,
+    text_columns: list[str],
+    label_column: str,
+    *,
+    use_model: bool = True,
+    kind: Kind = Kind.COMPLAINT,
+) -> tuple[dict[str, Any], ReadResult]:
+    """Route every row of the file as intake does and measure (see :mod:`hotline.dispatch.evaluation`)."""
+    try:
+        read = await asyncio.to_thread(
+            read_labelled, path, text_columns, label_column, catalogue_of(rt.rulebook), progress=True
+        )
+    except ImportFileError as exc:
+        raise InvalidInput.one("file", exc.code, exc.message) from exc
+    model = await current_model(session, rt) if use_model else None
+    report = await asyncio.to_thread(evaluate, rt.rulebook, model, read.known, kind)
+    return report, read
+
+
+async def record_label(
+    session: AsyncSession, rt: Runtime, ticket: Ticket, leaf: str, source: str, by: str | None
+) -> None:
+    """A confirmed dispatch becomes a training label (one per ticket and source, the latest wins)."""
+    if leaf not in catalogue_of(rt.rulebook).nodes:
+        return
+    await repo.upsert_ticket_label(session, ticket.id, ticket.content, leaf, source, by, rt.clock())
+
+
+# --- reading for the API and pages ------------------------------------------------------------
+
+
+def leaf_out(rulebook: Rulebook, leaf: Leaf) -> dict[str, Any]:
+    unit = rulebook.units.get(leaf.unit) if leaf.unit else None
+    return {
+        "code": leaf.code,
+        "name": leaf.name,
+        "path": list(leaf.path),
+        "path_codes": list(leaf.path_codes),
+        "scope": leaf.scope.value if leaf.scope else None,
+        "unit": leaf.unit,
+        "unit_name": unit.name if unit else None,
+        "assist": list(leaf.assist),
+        "working_days": leaf.working_days,
+        "emergency": leaf.emergency,
+        "out_of_scope": leaf.out_of_scope,
+        "examples": list(leaf.examples),
+    }
+
+
+def catalogue_tree(rulebook: Rulebook, q: str | None = None) -> dict[str, Any]:
+    """The catalogue as a tree (一级 → 二级 → 三级); with ``q``, only leaves matching every word."""
+    cat = catalogue_of(rulebook)
+    wanted = {leaf.code for leaf in cat.search(q)} if q and q.strip() else None
+    groups = []
+    for g in cat.groups:
+        gnode = cat.nodes[g]
+        seconds = []
+        for s in gnode.children:
+            snode = cat.nodes[s]
+            leaves = [
+                leaf_out(rulebook, cat.leaves[code]) for code in snode.children if wanted is None or code in wanted
+            ]
+            if leaves:
+                seconds.append({"code": s, "name": snode.name, "leaves": leaves})
+        if seconds:
+            groups.append({"code": g, "name": gnode.name, "children": seconds})
+    return {
+        "version": rulebook.version,
+        "q": q or None,
+        "groups": groups,
+        "counts": {
+            "groups": len(cat.groups),
+            "seconds": sum(1 for n in cat.nodes.values() if n.level == 2),
+            "leaves": len(cat.leaves),
+            "examples": sum(len(leaf.examples) for leaf in cat.leaves.values()),
+            "matched": len(wanted) if wanted is not None else len(cat.leaves),
+        },
+    }
+
+
+def model_out(row: DispatchModelRow) -> dict[str, Any]:
+    return {
+        "version": row.version,
+        "status": row.status,
+        "rulebook_version": row.rulebook_version,
+        "n_examples": row.n_examples,
+        "counts": row.counts,
+        "metrics": row.metrics,
+        "created_by": row.created_by,
+        "created_at": row.created_at,
+        "promoted_at": row.promoted_at,
+    }
+
+
+async def model_overview(session: AsyncSession, rt: Runtime) -> dict[str, Any]:
+    """Current and recent models with metrics, label counts and recent low-confidence tickets."""
+    models = await repo.list_models(session)
+    unsure = await repo.unsure_tickets(session)
+    return {
+        "current": next((model_out(m) for m in models if m.status == "current"), None),
+        "models": [model_out(m) for m in models],
+        "labels": await repo.label_counts(session),
+        "unsure": [
+            {
+                "number": t.number,
+                "content": t.content,
+                "created_at": t.created_at,
+                "open": t.status not in (Status.CLOSED.value,),
+                "lead_unit": t.lead_unit_code,
+                "suggestions": d.decision.get("suggestions", []),
+            }
+            for t, d in unsure
+        ],
+        "threshold": rt.rulebook.policy.dispatch.confidence_threshold,
+    }
+
+
+def suggest(rulebook: Rulebook, model: DispatchModel | None, content: str) -> list[dict[str, Any]]:
+    """The classifier's suggestions for a text (the centre's manual dispatch list)."""
+    if model is None:
+        return []
+    decision = route(RequestFacts(content=content, kind=Kind.COMPLAINT), rulebook, model)
+    return [s.as_dict() for s in decision.suggestions]
+
+
+# --- the centre's manual dispatch (人工派单) ---------------------------------------------------
+
+
+async def manual_dispatch(
+    session: AsyncSession,
+    rt: Runtime,
+    actor: Actor,
+    number: str,
+    category: str,
+    unit: str | None = None,
+    note: str = "",
+) -> dict[str, Any]:
+    """The centre dispatches a ticket waiting in its manual-dispatch queue to a catalogue leaf.
+
+    The unit is the leaf's (a territorial leaf goes to the ticket's place when known) unless one
+    is given; the ticket gets a fresh time limit for it (实施方案第11条) and the choice becomes a
+    training label (source ``centre``). Raises :class:`InvalidInput` for an unknown or
+    non-dispatchable leaf or unit, :class:`Conflict` when the ticket is not with the centre.
+    """
+    require_role(actor, *CENTRE)
+    ticket = await load(session, actor, number)
+    if ticket.lead_unit_code != MANUAL_DISPATCH_UNIT:
+        raise Conflict("该工单不在热线中心人工派单队列中", code="dispatch.not_manual")
+    cat = rt.rulebook.categories.get(category)
+    if cat is None:
+        leaf = catalogue_of(rt.rulebook).leaves.get(category)
+        message = (
+            f"“{leaf.name}”属紧急转接或不予受理事项，不能派单"
+            if leaf is not None
+            else f"未知的派单目录事项：{category}"
+        )
+        raise InvalidInput.one("category", "category.not_dispatchable", message)
+    target = unit or cat.unit
+    if unit is None and cat.scope is CategoryScope.TERRITORIAL:
+        target = _territorial_unit(rt.rulebook, ticket) or cat.unit
+    if target not in rt.rulebook.units or target == MANUAL_DISPATCH_UNIT:
+        raise InvalidInput.one("unit", "unit.unknown", f"未知的承办单位：{target}")
+    now = rt.clock()
+    ticket.category = cat.code  # before the clock starts: the leaf may carry its own limit
+    before, after = await redispatch(session, rt, ticket, target, now)
+    await record(
+        session,
+        ticket,
+        actor,
+        Action.REDISPATCH,
+        now,
+        unit=target,
+        due_before=before,
+        due_after=after,
+        note=note or f"人工派单：{'/'.join(cat.path)} → {rt.rulebook.units[target].name}",
+        data={"category": cat.code, "to_unit": target, "manual_dispatch": True},
+    )
+    await record_label(session, rt, ticket, cat.code, "centre", actor.username)
+    return {"number": ticket.number, "status": ticket.status, "lead_unit": target, "category": cat.code}
+
+
+def _territorial_unit(rulebook: Rulebook, ticket: Ticket) -> str | None:
+    """The place's platform: the town sub-centre when the ticket names one, else its district."""
+    if ticket.area_town and ticket.area_town in rulebook.units:
+        return ticket.area_town
+    if ticket.area_town and ticket.area_town in rulebook.area_index:
+        return rulebook.area_index[ticket.area_town]
+    return ticket.area_district
+
+
+async def manual_queue_view(session: AsyncSession, rt: Runtime) -> list[dict[str, Any]]:
+    """The centre's manual-dispatch queue with the classifier's suggestions for each ticket.
+
+    Suggestions come from the current model (so a better model helps the queue at once); when
+    there is none, from the decision stored at intake.
+    """
+    rows = await repo.manual_queue(session)
+    model = await current_model(session, rt)
+    predictions = model.predict_many([t.content for t, _ in rows], top=3) if model is not None and rows else []
+    out = []
+    cat = catalogue_of(rt.rulebook)
+    for i, (ticket, decision) in enumerate(rows):
+        if model is not None:
+            suggestions = []
+            for c in predictions[i].candidates:
+                leaf = cat.leaves.get(c.leaf)
+                if leaf is None:
+                    continue
+                unit = leaf.unit
+                if leaf.unit and leaf.scope is CategoryScope.TERRITORIAL:
+                    unit = _territorial_unit(rt.rulebook, ticket) or leaf.unit
+                suggestions.append(
+                    {
+                        "category": leaf.code,
+                        "category_path": list(leaf.path),
+                        "confidence": c.confidence,
+                        "unit": unit,
+                        "unit_name": _unit_name(rt.rulebook, unit),
+                        "dispatchable": leaf.code in rt.rulebook.categories,
+                    }
+                )
+        else:
+            stored = decision.decision.get("suggestions", []) if decision is not None else []
+            suggestions = [dict(s, dispatchable=s.get("category") in rt.rulebook.categories) for s in stored]
+        out.append(
+            {
+                "number": ticket.number,
+                "content": ticket.content,
+                "created_at": ticket.created_at,
+                "kind": ticket.kind,
+                "area": _area_label(rt.rulebook, ticket),
+                "reason": decision.decision.get("explanation") if decision is not None else "",
+                "suggestions": suggestions,
+            }
+        )
+    return out
+
+
+def _unit_name(rulebook: Rulebook, code: str | None) -> str | None:
+    unit = rulebook.units.get(code) if code else None
+    return unit.name if unit is not None else None
+
+
+def _area_label(rulebook: Rulebook, ticket: Ticket) -> str:
+    """The ticket's place as people name it (district, then town), never as codes."""
+    parts: list[str] = []
+    district = rulebook.units.get(ticket.area_district) if ticket.area_district else None
+    if district is not None:
+        parts.append(district.area_names[0] if district.area_names else district.name)
+    if ticket.area_town:
+        town = rulebook.units.get(ticket.area_town)
+        parts.append(town.area_names[0] if town is not None and town.area_names else ticket.area_town)
+    return "".join(parts)

@@ -1,0 +1,114 @@
+"""Models stored with skops (safe loading: only the types we allow are ever instantiated).
+
+Never plain pickle: a stored model is data from the database. What is stored is plain data —
+dicts, lists, strings and numpy arrays (see :class:`dispatcher.classifier.DispatchModel`) — and
+``skops.io.load`` refuses every type outside the allow-list below, so a tampered blob cannot
+run code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from typing import Any
+
+import skops.io as sio
+
+from dispatcher.classifier import DispatchModel, Linear
+
+TRUSTED_PREFIXES = ("numpy.", "builtins.")
+
+FORMAT = 1
+
+
+class UntrustedModel(Exception):
+    """The stored model names a type outside the allow-list, or is not a model; it is not loaded."""
+
+
+def _linear_out(m: Linear) -> dict[str, Any]:
+    return {
+        "classes": list(m.classes),
+        "weights": m.weights,
+        "intercept": m.intercept,
+        "cal_a": m.cal_a,
+        "cal_b": m.cal_b,
+        "cols": m.cols,
+    }
+
+
+def _linear_in(d: dict[str, Any]) -> Linear:
+    return Linear(
+        classes=[str(c) for c in d["classes"]],
+        weights=d["weights"],
+        intercept=d["intercept"],
+        cal_a=d["cal_a"],
+        cal_b=d["cal_b"],
+        cols=d["cols"],
+    )
+
+
+def dump(model: DispatchModel) -> bytes:
+    """The model as a skops archive (bytes)."""
+    state = {
+        "format": FORMAT,
+        "version": model.version,
+        "catalogue_digest": model.catalogue_digest,
+        # Vocabularies as one string of the column names (n-grams never hold a newline: the text
+        # is normalised first), which stores and loads far faster than a dict per entry.
+        "names": "\n".join(model.names),
+        "char_idf": model.char_idf,
+        "word_idf": model.word_idf,
+        "groups": _linear_out(model.groups),
+        "leaves": {g: _linear_out(m) for g, m in model.leaves.items()},
+    }
+    return bytes(sio.dumps(state, compression=8))
+
+
+def _types(node: Any, found: set[str]) -> None:
+    """Every ``module.class`` an archive's schema names, however deep."""
+    if isinstance(node, dict):
+        if "__class__" in node and "__module__" in node:
+            found.add(f"{node['__module__']}.{node['__class__']}")
+        for value in node.values():
+            _types(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _types(value, found)
+
+
+def load(blob: bytes) -> DispatchModel:
+    """Load a skops archive, refusing any type that is not allowed. Raises :class:`UntrustedModel`.
+
+    skops trusts its own default types (scikit-learn estimators among them); we trust fewer: the
+    schema is read first and any type but numpy's and the builtins is refused before loading.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+            schema = json.loads(archive.read("schema.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise UntrustedModel(f"不是有效的模型文件：{exc}") from exc
+    found: set[str] = set()
+    _types(schema, found)
+    refused = sorted(t for t in found if not t.startswith(TRUSTED_PREFIXES))
+    if refused:
+        raise UntrustedModel(f"模型文件包含不受信任的类型：{', '.join(refused)}")
+    try:
+        state: Any = sio.loads(blob, trusted=sorted(found))
+        if not isinstance(state, dict) or state.get("format") != FORMAT:
+            raise UntrustedModel("模型文件格式不符")
+        names = str(state["names"]).split("\n")
+        offset = len(state["char_idf"])
+        return DispatchModel(
+            version=str(state["version"]),
+            catalogue_digest=str(state["catalogue_digest"]),
+            char_vocab={n: i for i, n in enumerate(names[:offset])},
+            char_idf=state["char_idf"],
+            word_vocab={n: i + offset for i, n in enumerate(names[offset:])},
+            word_idf=state["word_idf"],
+            groups=_linear_in(state["groups"]),
+            leaves={str(g): _linear_in(m) for g, m in state["leaves"].items()},
+            names=names,
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise UntrustedModel(f"模型文件格式不符：{exc}") from exc

@@ -1,0 +1,260 @@
+"""Training the dispatch classifier: data, held-out split, fitting, metrics. CPU only, no network.
+
+The training set is the union of (issue 9):
+
+* the catalogue's own examples (source ``catalogue``), labelled with their leaf;
+* imported labelled history (``import``), labelled at any level;
+* the service's confirmed dispatches (``intake`` — the agent's chosen category, ``centre`` —
+  the centre's manual dispatch, ``return`` — the leaf chosen when a return is approved or
+  arbitrated).
+
+Deterministic for the same data: examples are sorted, the held-out split is a hash of the text
+(one in five, per label where a label has at least five examples), and the models use fixed folds
+and seeds. The held-out metrics come from a model fitted on the rest; the stored model is then
+fitted on everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import warnings
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import f1_score
+
+from dispatcher.classifier import DispatchModel, Linear, build_classifier, build_features, normalise
+from routing_rules.catalogue import Catalogue
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One labelled text; ``label`` is a catalogue node code at any level."""
+
+    text: str
+    label: str
+    source: str
+
+
+@dataclass
+class TrainResult:
+    model: DispatchModel
+    metrics: dict[str, Any]
+    data_digest: str
+    n_examples: int
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def catalogue_examples(catalogue: Catalogue) -> list[Example]:
+    """The catalogue's examples, each labelled with its leaf."""
+    return [Example(text, leaf.code, "catalogue") for leaf in catalogue.leaves.values() for text in leaf.examples]
+
+
+def held_out(text: str) -> bool:
+    """One text in five, by a hash of its normalised form (stable across runs and machines)."""
+    return hashlib.sha256(normalise(text).encode()).digest()[0] % 5 == 0
+
+
+def data_digest(examples: Sequence[Example]) -> str:
+    h = hashlib.sha256()
+    for e in examples:
+        h.update(f"{e.label}\t{e.source}\t{e.text}\n".encode())
+    return h.hexdigest()
+
+
+def _prepare(catalogue: Catalogue, examples: Iterable[Example]) -> list[Example]:
+    """Known labels only, one row per (text, label), in a stable order."""
+    seen: set[tuple[str, str]] = set()
+    out: list[Example] = []
+    for e in examples:
+        text = e.text.strip()
+        if not text or e.label not in catalogue.nodes:
+            continue
+        key = (normalise(text), e.label)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(Example(text, e.label, e.source))
+    out.sort(key=lambda e: (e.label, e.source, e.text))
+    return out
+
+
+def _split(examples: Sequence[Example]) -> tuple[list[Example], list[Example]]:
+    by_label: dict[str, list[Example]] = defaultdict(list)
+    for e in examples:
+        by_label[e.label].append(e)
+    train: list[Example] = []
+    test: list[Example] = []
+    for items in by_label.values():
+        if len(items) < 5:
+            train.extend(items)
+            continue
+        held = [e for e in items if held_out(e.text)]
+        # keep at least three to train on, so every label stays learnable
+        while len(items) - len(held) < 3 and held:
+            held.pop()
+        keep = {id(e) for e in held}
+        test.extend(held)
+        train.extend(e for e in items if id(e) not in keep)
+    return train, test
+
+
+@dataclass
+class Fitted:
+    """The scikit-learn objects of one fit, kept next to the compiled model for checks."""
+
+    features: Any
+    group_clf: Any
+    leaf_clfs: dict[str, tuple[Any, np.ndarray[Any, Any]]]
+    """Group code -> (calibrated leaf classifier, the feature columns it sees)."""
+
+
+def fit(catalogue: Catalogue, examples: Sequence[Example], version: str) -> tuple[DispatchModel, Fitted]:
+    """Fit the shared features, the group classifier and one leaf classifier per group."""
+    texts = [e.text for e in examples]
+    groups = [catalogue.nodes[e.label].path_codes[0] for e in examples]
+    features = build_features()
+    x = features.fit_transform(texts).tocsr()
+    group_clf = build_classifier(min(Counter(groups).values()))
+    group_clf.fit(x, groups)
+    leaf_clfs: dict[str, tuple[Any, np.ndarray[Any, Any]]] = {}
+    single: dict[str, str] = {}
+    by_group: dict[str, list[int]] = defaultdict(list)
+    for i, e in enumerate(examples):
+        if catalogue.nodes[e.label].level == 3:
+            by_group[groups[i]].append(i)
+    for g, rows in sorted(by_group.items()):
+        labels = [examples[i].label for i in rows]
+        counts = Counter(labels)
+        if len(counts) == 1:
+            single[g] = labels[0]
+            continue
+        sub = x[rows]
+        cols = np.unique(sub.indices)
+        clf = build_classifier(min(counts.values()))
+        with warnings.catch_warnings():
+            # Many leaves with few examples each is what a catalogue is, not a regression target.
+            warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
+            clf.fit(sub[:, cols], labels)
+        leaf_clfs[g] = (clf, cols)
+    model = compile_model(version, catalogue.digest, features, group_clf, leaf_clfs, single)
+    return model, Fitted(features, group_clf, leaf_clfs)
+
+
+def _linear(clf: Any, cols: np.ndarray[Any, Any] | None) -> Linear:
+    """The arrays of a fitted ``CalibratedClassifierCV(LinearSVC, ensemble=False)``."""
+    inner = clf.calibrated_classifiers_[0]
+    est = inner.estimator
+    cals = inner.calibrators
+    return Linear(
+        classes=[str(c) for c in clf.classes_],
+        weights=np.ascontiguousarray(est.coef_.T, dtype=np.float32),
+        intercept=np.asarray(est.intercept_, dtype=np.float64),
+        cal_a=np.array([c.a_ for c in cals], dtype=np.float64),
+        cal_b=np.array([c.b_ for c in cals], dtype=np.float64),
+        cols=None if cols is None else np.asarray(cols, dtype=np.int64),
+    )
+
+
+def compile_model(
+    version: str,
+    digest: str,
+    features: Any,
+    group_clf: Any,
+    leaf_clfs: dict[str, tuple[Any, np.ndarray[Any, Any]]],
+    single: dict[str, str],
+) -> DispatchModel:
+    """What inference needs of the fitted objects, as plain arrays (see :class:`DispatchModel`)."""
+    chars = features.transformer_list[0][1]
+    wordv = features.transformer_list[1][1]
+    offset = len(chars.vocabulary_)
+    names = [""] * (offset + len(wordv.vocabulary_))
+    for term, col in chars.vocabulary_.items():
+        names[col] = term
+    for term, col in wordv.vocabulary_.items():
+        names[offset + col] = term
+    leaves = {g: _linear(clf, cols) for g, (clf, cols) in leaf_clfs.items()}
+    for g, leaf in single.items():
+        leaves[g] = Linear([leaf], None, None, None, None)
+    return DispatchModel(
+        version=version,
+        catalogue_digest=digest,
+        char_vocab={str(k): int(v) for k, v in chars.vocabulary_.items()},
+        char_idf=np.asarray(chars.idf_, dtype=np.float64),
+        word_vocab={str(k): int(v) + offset for k, v in wordv.vocabulary_.items()},
+        word_idf=np.asarray(wordv.idf_, dtype=np.float64),
+        groups=_linear(group_clf, None),
+        leaves=leaves,
+        names=names,
+    )
+
+
+def metrics(catalogue: Catalogue, model: DispatchModel, examples: Sequence[Example]) -> dict[str, Any]:
+    """First-level accuracy, top-3, macro-F1, per-group accuracy and confusion; leaf accuracy.
+
+    Labels are compared at the level they name (a first-level label with the predicted leaf's
+    first level). Top-3 at first level ranks the groups by probability.
+    """
+    if not examples:
+        return {"n": 0}
+    preds = model.predict_many([e.text for e in examples], top=3)
+    true_g = [catalogue.nodes[e.label].path_codes[0] for e in examples]
+    pred_g: list[str] = []
+    top3_hits = 0
+    leaf_n = leaf_hits = 0
+    for e, p, g in zip(examples, preds, true_g, strict=True):
+        ranked = sorted(p.group_confidence.items(), key=lambda kv: -kv[1])
+        pred_g.append(ranked[0][0])
+        top3_hits += g in [k for k, _ in ranked[:3]]
+        if catalogue.nodes[e.label].level == 3:
+            leaf_n += 1
+            leaf_hits += p.best is not None and p.best.leaf == e.label
+    labels = sorted(set(true_g) | set(pred_g))
+    per: dict[str, dict[str, float]] = {}
+    for g in sorted(set(true_g)):
+        idx = [i for i, t in enumerate(true_g) if t == g]
+        per[g] = {"n": len(idx), "accuracy": sum(pred_g[i] == g for i in idx) / len(idx)}
+    confusion: dict[str, dict[str, int]] = {}
+    for t, pgx in zip(true_g, pred_g, strict=True):
+        if t != pgx:
+            confusion.setdefault(t, {}).setdefault(pgx, 0)
+            confusion[t][pgx] += 1
+    n = len(examples)
+    return {
+        "n": n,
+        "accuracy": sum(a == b for a, b in zip(true_g, pred_g, strict=True)) / n,
+        "top3_accuracy": top3_hits / n,
+        "macro_f1": float(f1_score(true_g, pred_g, labels=labels, average="macro", zero_division=0)),
+        "leaf_n": leaf_n,
+        "leaf_accuracy": leaf_hits / leaf_n if leaf_n else None,
+        "per_group": per,
+        "confusion": confusion,
+    }
+
+
+def train(catalogue: Catalogue, examples: Iterable[Example], version: str) -> TrainResult:
+    """Held-out metrics from a fit on four fifths, then the model fitted on all the data."""
+    started = time.perf_counter()
+    data = _prepare(catalogue, examples)
+    if len({catalogue.nodes[e.label].path_codes[0] for e in data}) < 2:
+        raise ValueError("训练数据至少需要覆盖两个一级分类")
+    train_set, test_set = _split(data)
+    probe, _ = fit(catalogue, train_set, version)
+    result_metrics = metrics(catalogue, probe, test_set)
+    model, _ = fit(catalogue, data, version)
+    counts = dict(sorted(Counter(e.source for e in data).items()))
+    result_metrics["train_n"] = len(train_set)
+    model.info = {"metrics": result_metrics, "counts": counts}
+    return TrainResult(
+        model=model,
+        metrics=result_metrics,
+        data_digest=data_digest(data),
+        n_examples=len(data),
+        counts=counts,
+        seconds=time.perf_counter() - started,
+    )
