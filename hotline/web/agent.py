@@ -212,11 +212,19 @@ def _console(
         errors=errors or {},
         channels=[c.value for c in Channel],
         lines=[m for m in rb.merger_list if m.number],
-        categories=sorted(rb.categories.values(), key=lambda c: (c.group, c.code)),
+        category_groups=_category_groups(rt),
         not_accepted=rb.policy.not_accepted,
         MERGER_MODE_LABELS={k.value: label for k, label in MERGER_MODE_LABELS.items()},
         **view_helpers(),
     )
+
+
+def _category_groups(rt: RuntimeDep) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Dispatchable catalogue leaves by first-level group, in catalogue order, for the form's select."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for c in rt.rulebook.categories.values():
+        groups.setdefault(c.group, []).append((c.code, " / ".join(c.path[1:]) if c.path else c.name))
+    return list(groups.items())
 
 
 @router.get("/agent", response_class=HTMLResponse)
@@ -230,10 +238,17 @@ async def preview(request: Request, session: SessionDep, rt: RuntimeDep, actor: 
     require_page_role(actor, *AGENT_ROLES)
     values = form_values(await request.form())
     check_csrf(request, rt.settings.secret_key, values.get("csrf"))
+    notes: dict[str, str] = {}
     try:
         data = TicketIn.model_validate(ticket_payload(values, with_answer=False))
     except ValidationError as exc:
-        return render(request, "partials/agent_preview.html", actor, rt, view=None, errors=field_errors(exc))
+        notes = field_errors(exc)
+        lenient = _lenient_payload(values)
+        if lenient is None:
+            return render(request, "partials/agent_preview.html", actor, rt, view=None, errors=notes)
+        # The content alone decides emergencies and the category: preview it while the agent is
+        # still filling in the other fields (issue 9), and say which fields are still missing.
+        data = TicketIn.model_validate(lenient)
     view = await web_services.preview_call(session, rt, data)
     return render(
         request,
@@ -242,9 +257,28 @@ async def preview(request: Request, session: SessionDep, rt: RuntimeDep, actor: 
         rt,
         view=view,
         errors={},
-        kind=data.kind.value,
+        notes=notes,
+        kind=data.kind.value if "kind" not in notes else "",
+        FIELD_LABELS=FIELD_LABELS,
         **view_helpers(),
     )
+
+
+def _lenient_payload(values: dict[str, str]) -> dict[str, Any] | None:
+    """The form with only what routing needs (content, line, place, category) for the preview, or
+    ``None`` when even that is not valid: an unselected kind previews as a complaint, the caller's
+    details are left out."""
+    payload = ticket_payload(values, with_answer=False)
+    payload["kind"] = payload["kind"] or "complaint"
+    enterprise = payload["caller"]["type"] == "enterprise"
+    payload["caller"] = {"type": "enterprise" if enterprise else "citizen"}
+    if enterprise:
+        payload["caller"]["enterprise_name"] = "（待填写）"
+    try:
+        TicketIn.model_validate(payload)
+    except ValidationError:
+        return None
+    return payload
 
 
 @router.post("/agent/tickets")

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.models import TicketReturn
-from tests.hotline.test_pages_auth import csrf_of, sign_in
+from tests.hotline.conftest import PageFor
+from tests.hotline.test_pages_auth import csrf_of
 
 HRSS = "city.human_resources"
 FUND = "city.housing_fund"
@@ -25,25 +25,6 @@ PAGES = [
     "/centre/merge",
     "/centre/supervision",
 ]
-
-PageFor = Callable[..., Awaitable[AsyncClient]]
-
-
-@pytest.fixture
-async def page_for(app, login) -> AsyncIterator[PageFor]:
-    """``await page_for("supervisor")``: a browser of its own, signed in through the login form."""
-    opened: list[AsyncClient] = []
-
-    async def make(role: str, unit: str | None = None) -> AsyncClient:
-        who = await login(role, unit=unit)
-        browser = AsyncClient(transport=ASGITransport(app=app), base_url="http://test")
-        opened.append(browser)
-        await sign_in(browser, who.actor.username)
-        return browser
-
-    yield make
-    for browser in opened:
-        await browser.aclose()
 
 
 @pytest.fixture
