@@ -27,10 +27,11 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import rjieba
@@ -55,13 +56,13 @@ def normalise(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
+_NOT_A_WORD = re.compile(r"^[\W_]*$")
+
+
 def words(text: str) -> list[str]:
-    """rjieba words of an already normalised text, punctuation and spaces dropped."""
-    return [w for w in rjieba.cut(text) if w.strip() and not _is_punct(w)]
-
-
-def _is_punct(word: str) -> bool:
-    return all(unicodedata.category(ch).startswith(("P", "S", "Z")) for ch in word)
+    """rjieba words of an already normalised text, tokens of only punctuation, symbols or spaces dropped."""
+    match = _NOT_A_WORD.match
+    return [w for w in rjieba.cut(text) if not match(w)]
 
 
 def build_features() -> FeatureUnion:
@@ -104,8 +105,7 @@ def build_classifier(n_per_class_min: int) -> Any:
     return CalibratedClassifierCV(svm, method="sigmoid", cv=StratifiedKFold(n_splits=folds), ensemble=False)
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
     """One ranked leaf: its code and ``P(group) × P(leaf | group)`` in 0..1."""
 
     leaf: str
@@ -121,7 +121,7 @@ class Prediction:
     terms: tuple[str, ...] = ()
     """The words and character n-grams of the text that weighed most for the best group."""
     ranked: tuple[Candidate, ...] = ()
-    """Every leaf scored (the candidates first), for confidences summed over leaves."""
+    """Every leaf scored with at least 0.1 % (the best first), for confidences summed over leaves."""
 
     @property
     def best(self) -> Candidate | None:
@@ -185,35 +185,27 @@ class DispatchModel:
     def features(self, text: str) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
         """Sparse TF-IDF features of ``text``: sorted column indices and their values."""
         t = normalise(text)
-        chars: dict[int, int] = {}
-        cv = self.char_vocab
         n = len(t)
-        for size in (1, 2, 3):
-            for i in range(n - size + 1):
-                col = cv.get(t[i : i + size])
-                if col is not None:
-                    chars[col] = chars.get(col, 0) + 1
+        # n-grams counted by Counter (a C loop), each looked up once
+        grams = Counter([*t, *(t[i : i + 2] for i in range(n - 1)), *(t[i : i + 3] for i in range(n - 2))])
         tokens = words(t)
-        grams = tokens + [f"{a} {b}" for a, b in pairwise(tokens)]
-        wordc: dict[int, int] = {}
-        wv = self.word_vocab
-        for g in grams:
-            col = wv.get(g)
-            if col is not None:
-                wordc[col] = wordc.get(col, 0) + 1
-        offset = len(self.char_idf)
-        cols: list[int] = []
-        vals: list[float] = []
-        for counts, idf, base in ((chars, self.char_idf, 0), (wordc, self.word_idf, offset)):
-            if not counts:
+        wgrams = Counter([*tokens, *(f"{a} {b}" for a, b in pairwise(tokens))])
+        blocks = []
+        for counter, vocab, idf in ((grams, self.char_vocab, self.char_idf), (wgrams, self.word_vocab, self.word_idf)):
+            hits = [(c, k) for c, k in zip(map(vocab.get, counter), counter.values(), strict=True) if c is not None]
+            if not hits:
                 continue
-            block = [(c, (1.0 + math.log(k)) * float(idf[c - base])) for c, k in counts.items()]
-            norm = math.sqrt(sum(v * v for _, v in block))
-            for c, v in block:
-                cols.append(c)
-                vals.append(v / norm)
+            cols = np.fromiter((c for c, _ in hits), dtype=np.int64, count=len(hits))
+            tf = np.fromiter((k for _, k in hits), dtype=np.float64, count=len(hits))
+            base = 0 if idf is self.char_idf else len(self.char_idf)
+            vals = (1.0 + np.log(tf)) * idf[cols - base]
+            blocks.append((cols, vals / math.sqrt(float(vals @ vals))))
+        if not blocks:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        cols = np.concatenate([c for c, _ in blocks])
+        vals = np.concatenate([v for _, v in blocks])
         order = np.argsort(cols, kind="stable")
-        return np.asarray(cols, dtype=np.int64)[order], np.asarray(vals, dtype=np.float64)[order]
+        return cols[order], vals[order]
 
     def predict(self, text: str, top: int = 3, explain: bool = True) -> Prediction:
         """Ranked leaves for one text, best first, each with ``P(group) × P(leaf | group)``.
@@ -227,7 +219,8 @@ class DispatchModel:
         pg = self.groups.proba(cols, vals)
         groups = self.groups.classes
         order = np.argsort(-pg, kind="stable")
-        ranked: list[Candidate] = []
+        names: list[str] = []
+        scores: list[np.ndarray[Any, Any]] = []
         first: Candidate | None = None
         for rank, gi in enumerate(order):
             p = float(pg[gi])
@@ -236,14 +229,22 @@ class DispatchModel:
             model = self.leaves.get(groups[gi])
             if model is None:
                 continue
-            pl = model.proba(cols, vals)
-            scored = [Candidate(leaf, p * float(q)) for leaf, q in zip(model.classes, pl, strict=True)]
-            if first is None and scored:
-                first = max(scored, key=lambda c: c.confidence)
-            ranked.extend(scored)
-        ranked.sort(key=lambda c: -c.confidence)
+            joint = model.proba(cols, vals) * p
+            if first is None and len(joint):
+                k = int(np.argmax(joint))
+                first = Candidate(model.classes[k], float(joint[k]))
+            names.extend(model.classes)
+            scores.append(joint)
+        ranked: list[Candidate] = []
+        if scores:
+            flat = np.concatenate(scores)
+            # the long tail (below 0.1 %) changes no sum of confidences: it is left out of ``ranked``
+            keep = np.flatnonzero(flat >= 1e-3)
+            keep = keep[np.argsort(-flat[keep], kind="stable")]
+            ranked = [Candidate(names[k], float(flat[k])) for k in keep]
         if first is not None:
-            ranked.remove(first)
+            if first in ranked:
+                ranked.remove(first)
             ranked.insert(0, first)
         gconf = {g: float(pg[i]) for i, g in enumerate(groups)}
         terms = self._terms(cols, vals, int(order[0])) if explain and len(order) else ()

@@ -104,6 +104,10 @@ def _split(examples: Sequence[Example]) -> tuple[list[Example], list[Example]]:
     return train, test
 
 
+LEAF_MIN_DF = 2
+"""A leaf classifier sees the features that occur in at least this many of its group's examples."""
+
+
 @dataclass
 class Fitted:
     """The scikit-learn objects of one fit, kept next to the compiled model for checks."""
@@ -135,7 +139,12 @@ def fit(catalogue: Catalogue, examples: Sequence[Example], version: str) -> tupl
             single[g] = labels[0]
             continue
         sub = x[rows]
-        cols = np.unique(sub.indices)
+        # The group's own vocabulary: features in at least two of its examples (a third of the
+        # weights of all its features for half a point of leaf accuracy on our held-out split).
+        df = np.bincount(sub.indices, minlength=x.shape[1])
+        cols = np.flatnonzero(df >= LEAF_MIN_DF)
+        if len(cols) == 0:
+            cols = np.flatnonzero(df)
         clf = build_classifier(min(counts.values()))
         with warnings.catch_warnings():
             # Many leaves with few examples each is what a catalogue is, not a regression target.
