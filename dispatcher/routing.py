@@ -135,7 +135,7 @@ class Suggestion:
 
 
 @dataclass(frozen=True, slots=True)
-class Warning:
+class RoutingWarning:
     """Something the agent should check before submitting (a possible emergency, refusal, two places)."""
 
     code: str
@@ -165,7 +165,7 @@ class Decision:
     model_version: str | None = None
     terms: tuple[str, ...] = ()
     """The words of the content that weighed most for the classifier's choice."""
-    warnings: tuple[Warning, ...] = ()
+    warnings: tuple[RoutingWarning, ...] = ()
     time_limit_working_days: int | None = None
     """The catalogue leaf's own limit in working days; ``None``: item 11's 5/10 apply."""
 
@@ -354,10 +354,12 @@ def route(
     elif model is None:
         prediction = None
     suggestions = _suggestions(c, rulebook, prediction, area) if prediction is not None else ()
-    warnings: list[Warning] = []
+    warnings: list[RoutingWarning] = []
     if area.conflict:
         names = "、".join(rulebook.units[d].area_names[0] for d in area.conflict)
-        warnings.append(Warning("area.multiple_districts", f"诉求中出现多个区（市）：{names}，请向来电人核实事发地"))
+        warnings.append(
+            RoutingWarning("area.multiple_districts", f"诉求中出现多个区（市）：{names}，请向来电人核实事发地")
+        )
     extra: dict[str, Any] = {
         "suggestions": suggestions,
         "model_version": model.version if model is not None else None,
@@ -370,10 +372,18 @@ def route(
     # 1. emergencies (item 4): the agent's choice, the classifier's best leaf, or (no model) keywords
     if chosen_leaf is not None and chosen_leaf.emergency is not None:
         return _transfer(c, chosen_leaf, None, area, merger_ref, "agent", warnings, extra)
-    urgent, urgent_conf, urgent_leaf = (
-        _strongest(c, prediction, "emergency") if facts.category is None else (None, 0.0, None)
-    )
-    if urgent is not None and urgent_leaf is not None and urgent_conf >= policy.emergency_threshold:
+    # The content decides an emergency even when the agent has already chosen a category (item 4:
+    # transferred at once); the agent's category never silences it.
+    urgent, urgent_conf, urgent_leaf = _strongest(c, prediction, "emergency")
+    # The emergency leaves together reach the threshold, and either the best leaf is one of them or
+    # they hold most of the probability (a past entrapment told in a lift complaint stays a complaint).
+    urgent_best = best_leaf is not None and best_leaf.emergency is not None
+    if (
+        urgent is not None
+        and urgent_leaf is not None
+        and urgent_conf >= policy.emergency_threshold
+        and (urgent_best or urgent_conf >= 0.5)
+    ):
         return _transfer(c, urgent_leaf, urgent_conf, area, merger_ref, "model", warnings, extra)
     if model is None:
         mask = c.keyword_index.candidates(content)
@@ -503,6 +513,9 @@ def route(
         cat, cat_hits = _infer(c, mask >> c.category_shift, content)
         source = "keywords" if cat else None
 
+    if cat is not None and cat.territorial and area.conflict and source != "agent":
+        # a place-bound matter naming two districts: the centre decides where, not the first one found
+        cat, source, unsure, cat_hits = None, None, True, ()
     rule = _first_rule(c, facts, line, cat, area.district is not None, unsure)
     units = _units(c, rule, line, cat, area)
     values = {
@@ -538,7 +551,10 @@ def route(
         matched_keywords=cat_hits,
         category_path=cat.path if cat else (),
         warnings=tuple(warnings),
-        time_limit_working_days=cat.working_days if cat and units else None,
+        # the leaf's own limit only when the leaf chose the unit (not a merged line's unit, say)
+        time_limit_working_days=cat.working_days
+        if cat and units and rule.unit_from in (UnitSource.CATEGORY, UnitSource.AREA)
+        else None,
         **extra,
     )
 
@@ -550,12 +566,12 @@ def _transfer(
     area: ResolvedArea,
     merger_ref: MergerRef | None,
     source: Literal["agent", "model"],
-    warnings: list[Warning],
+    warnings: list[RoutingWarning],
     extra: dict[str, Any],
 ) -> Decision:
     line = leaf.emergency or ""
     marker = c.marker_by_line.get(line)
-    service = marker.service if marker else line
+    service = leaf.name if leaf.script else (marker.service if marker else line)
     how = "座席选择" if source == "agent" else f"分类器判定（置信度{(confidence or 0):.0%}）"
     return Decision(
         disposition=Disposition.EMERGENCY_TRANSFER,
@@ -569,7 +585,7 @@ def _transfer(
         rule_id=f"emergency.{line}",
         rulebook_version=c.version,
         explanation=f"{how}为“{'/'.join(leaf.path)}”，属{service}，立即转接{line}（实施方案第4条）。",
-        script=marker.script if marker else f"情况紧急，请不要挂机，现为您转接{line}。",
+        script=leaf.script or (marker.script if marker else f"情况紧急，请不要挂机，现为您转接{line}。"),
         category_path=leaf.path,
         warnings=tuple(warnings),
         **extra,
@@ -583,7 +599,7 @@ def _refuse(
     area: ResolvedArea,
     merger_ref: MergerRef | None,
     source: Literal["agent", "model"],
-    warnings: list[Warning],
+    warnings: list[RoutingWarning],
     extra: dict[str, Any],
 ) -> Decision:
     reason = c.reasons[leaf.out_of_scope or ""]
@@ -610,9 +626,13 @@ def _refuse(
 def _strongest(
     c: _Compiled, prediction: Prediction | None, kind: Literal["emergency", "out_of_scope"]
 ) -> tuple[str | None, float, Leaf | None]:
-    """The emergency line (or out-of-scope reason) with the most probability, summed over its
-    leaves: several leaves may ask for the same line, and their shares add up. Returns the line
-    or reason, its summed confidence and its most probable leaf."""
+    """The emergency line (or out-of-scope reason) the prediction points to.
+
+    Emergencies: whether it is one at all is the probability of *all* emergency leaves together
+    (the model may hesitate between 110 and 120 and still be sure it is urgent); the line is the
+    one with the largest share. Refusals: the probability of the leaves of one reason. Returns the
+    line or reason, that confidence and its most probable leaf.
+    """
     if prediction is None:
         return None, 0.0, None
     totals: dict[str, float] = {}
@@ -627,7 +647,8 @@ def _strongest(
     if not totals:
         return None, 0.0, None
     key = max(totals, key=lambda k: totals[k])
-    return key, totals[key], leaves[key]
+    confidence = sum(totals.values()) if kind == "emergency" else totals[key]
+    return key, confidence, leaves[key]
 
 
 def _target(cat: _Cat, area: ResolvedArea) -> str:
@@ -637,16 +658,16 @@ def _target(cat: _Cat, area: ResolvedArea) -> str:
     return cat.unit
 
 
-def _candidate_warnings(c: _Compiled, prediction: Prediction, threshold: float) -> list[Warning]:
+def _candidate_warnings(c: _Compiled, prediction: Prediction, threshold: float) -> list[RoutingWarning]:
     """Emergency or out-of-scope leaves among the top 3 that did not decide: the agent checks."""
-    out: list[Warning] = []
+    out: list[RoutingWarning] = []
     for cand in prediction.candidates:
         leaf = c.leaves.get(cand.leaf)
         if leaf is None or cand.confidence < threshold:
             continue
         if leaf.emergency is not None:
             out.append(
-                Warning(
+                RoutingWarning(
                     f"possible_emergency.{leaf.emergency}",
                     f"可能为紧急事项“{leaf.name}”（{cand.confidence:.0%}）：请向来电人核实是否正在发生，"
                     f"如属实立即转接{leaf.emergency}。",
@@ -656,7 +677,7 @@ def _candidate_warnings(c: _Compiled, prediction: Prediction, threshold: float) 
             reason = c.reasons.get(leaf.out_of_scope)
             title = reason.title if reason else leaf.out_of_scope
             out.append(
-                Warning(
+                RoutingWarning(
                     f"possible_out_of_scope.{leaf.out_of_scope}",
                     f"可能属“{title}”（{cand.confidence:.0%}）：请核实诉求是否只能通过该途径解决，"
                     "如是请选择不予受理原因。",

@@ -102,12 +102,14 @@ def cmd_dispatch_import(settings: Settings, args: argparse.Namespace) -> None:
         lambda s, rt: import_labels(s, rt, Path(args.file), args.text_columns, args.label_column, _who()),
     )
     read = outcome.read
-    print(
-        f"读取 {len(read.rows) + len(read.empty_text) + len(read.empty_label)} 行，导入 {outcome.imported} 条带标签的工单"
-    )
+    ambiguous = sum(len(rows) for rows, _ in read.ambiguous.values())
+    total = len(read.rows) + len(read.empty_text) + len(read.empty_label) + ambiguous
+    again = f"（{outcome.duplicates} 条此前已导入，未重复导入）" if outcome.duplicates else ""
+    print(f"读取 {total} 行，导入 {outcome.imported} 条带标签的工单{again}")
     for line in read.problems():
         print(f"  {line}", file=sys.stderr)
-    if outcome.imported == 0:
+    if outcome.imported == 0 and not outcome.duplicates:
+        print("没有导入任何一行：请检查标签列和文本列", file=sys.stderr)
         raise SystemExit(1)
 
 
@@ -362,7 +364,8 @@ def main(argv: list[str] | None = None) -> None:
         args.func(settings, args)
     except InvalidInput as exc:
         for p in exc.problems:
-            print(f"错误：{p.field}：{p.message}（{p.code}）", file=sys.stderr)
+            where = "" if p.field in ("file", "training") else f"{p.field}："
+            print(f"错误：{where}{p.message}（{p.code}）", file=sys.stderr)
         raise SystemExit(1) from exc
     except DomainError as exc:
         print(f"错误：{exc.message}（{exc.code}）", file=sys.stderr)

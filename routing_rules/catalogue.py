@@ -90,6 +90,7 @@ class Leaf:
     emergency: str | None
     out_of_scope: str | None
     examples: tuple[str, ...]
+    script: str | None
     note: str
     file: str
 
@@ -116,7 +117,8 @@ class Catalogue:
     """Node name -> codes of the nodes with that name (names may repeat across branches)."""
 
     def resolve(self, label: str) -> Node | None:
-        """A node by code, or by name when exactly one node has that name (any level)."""
+        """A node by code, or by name (any level) when the name means one node or one branch, or by
+        path (``城乡建设/物业管理``); ``None`` when unknown or ambiguous."""
         label = label.strip()
         node = self.nodes.get(label)
         if node is not None:
@@ -124,6 +126,12 @@ class Catalogue:
         codes = self.by_name.get(label, ())
         if len(codes) == 1:
             return self.nodes[codes[0]]
+        if codes:
+            # A second-level node and its own leaf of the same name (物业管理) mean one matter: the
+            # node higher up is right whichever was meant. Names in different branches stay ambiguous.
+            top = min((self.nodes[c] for c in codes), key=lambda n: n.level)
+            if all(self.nodes[c].path_codes[: top.level] == top.path_codes for c in codes):
+                return top
         if "/" in label or ">" in label:  # a path such as 城乡建设/物业管理/物业收费
             parts = tuple(p.strip() for p in label.replace(">", "/").split("/") if p.strip())
             for n in self.nodes.values():
@@ -132,13 +140,14 @@ class Catalogue:
         return None
 
     def search(self, words: str) -> list[Leaf]:
-        """Leaves whose path, name or examples contain every whitespace-separated word."""
+        """Leaves whose names (any level) or examples contain every whitespace-separated word
+        (codes are for programs and are not searched)."""
         terms = [w for w in words.split() if w]
         if not terms:
             return list(self.leaves.values())
         out = []
         for leaf in self.leaves.values():
-            hay = "\n".join((*leaf.path, leaf.code, *leaf.examples))
+            hay = "\n".join((*leaf.path, *leaf.examples))
             if all(t in hay for t in terms):
                 out.append(leaf)
         return out
@@ -228,6 +237,7 @@ def load_catalogue(
                     emergency=leaf.emergency,
                     out_of_scope=leaf.out_of_scope,
                     examples=leaf.examples,
+                    script=leaf.script,
                     note=leaf.note,
                     file=name,
                 )
@@ -323,6 +333,8 @@ def _check_leaf(
             raise fail(f"引用了不存在的承办单位 {leaf.unit}")
     elif leaf.scope is not None or leaf.assist or leaf.working_days is not None:
         raise fail("紧急转接或不予受理的事项不得给出 scope、assist 或 working_days")
+    if leaf.script is not None and leaf.emergency is None:
+        raise fail("只有紧急转接事项可以给出 script")
     for a in leaf.assist:
         if not unit_exists(a):
             raise fail(f"引用了不存在的协办单位 {a}")

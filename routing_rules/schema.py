@@ -334,6 +334,8 @@ class CatalogueLeaf(Strict):
     emergency: EmergencyLine | None = None
     out_of_scope: Code | None = None
     """A reason code of ``intake.toml`` ``[[not_accepted]]``."""
+    script: Text | None = None
+    """For an emergency leaf: what the agent reads, when the line's own script (``intake.toml``) does not fit."""
     examples: tuple[Example, ...] = ()
     """Requests in callers' everyday words, written by the centre (training data of the classifier)."""
     note: str = ""

@@ -30,12 +30,12 @@ async def get_models(session: SessionDep, rt: RuntimeDep, actor: SupervisorDep) 
 @router.post("/dispatch/models/{version}/promote", summary="启用指定版本的派单模型")
 async def promote(
     version: str,
-    body: PromoteIn,
     session: SessionDep,
     rt: RuntimeDep,
     actor: SupervisorDep,
+    body: PromoteIn | None = None,
 ) -> dict[str, Any]:
-    await service.promote_model(session, rt, version, force=body.force)
+    await service.promote_model(session, rt, version, force=body.force if body is not None else False)
     return {"current": version}
 
 

@@ -28,26 +28,41 @@ class ModelHolder:
         self.model: DispatchModel | None = None
         self.version: str | None = None
         self._checked = float("-inf")
+        self._expect: tuple[str | None, float] | None = None
         self._lock = asyncio.Lock()
 
-    def forget(self) -> None:
+    def expect(self, version: str | None) -> None:
+        """This process is making ``version`` current: check at every call until it is seen (the
+        promotion commits after this call), for at most a minute (it may have been rolled back)."""
+        self._expect = (version, time.monotonic() + 60.0)
         self._checked = float("-inf")
 
+    def _due(self) -> bool:
+        if self._expect is not None:
+            version, until = self._expect
+            if version == self.version or time.monotonic() > until:
+                self._expect = None
+            else:
+                return True
+        return time.monotonic() - self._checked >= self.check_seconds
+
     async def get(self, session: AsyncSession) -> DispatchModel | None:
-        if time.monotonic() - self._checked < self.check_seconds:
+        if not self._due():
             return self.model
         async with self._lock:
-            if time.monotonic() - self._checked < self.check_seconds:
+            if not self._due():
                 return self.model
             version = await repo.current_version(session)
             if version != self.version:
-                self.model = await self._load(session, version) if version else None
-                self.version = version
+                model = await self._load(session, version) if version else None
+                if version is None or model is not None:
+                    self.model, self.version = model, version
+                # a model that failed to load is tried again at the next check, not remembered
             self._checked = time.monotonic()
             return self.model
 
     async def _load(self, session: AsyncSession, version: str) -> DispatchModel | None:
-        row = await repo.by_version(session, version)
+        row = await repo.by_version(session, version, blob=True)
         if row is None:
             return None
         try:

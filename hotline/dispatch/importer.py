@@ -41,6 +41,8 @@ class ReadResult:
     empty_label: list[int] = field(default_factory=list)
     unknown: dict[str, list[int]] = field(default_factory=dict)
     """Unknown label -> the rows that carry it."""
+    ambiguous: dict[str, tuple[list[int], tuple[str, ...]]] = field(default_factory=dict)
+    """A name several nodes share -> (its rows, the paths it could mean)."""
 
     @property
     def known(self) -> list[LabelledRow]:
@@ -49,6 +51,11 @@ class ReadResult:
     def problems(self, limit: int = 10) -> list[str]:
         """Chinese lines naming rows and columns, for the CLI and the page."""
         out: list[str] = []
+        for label, (rows, paths) in sorted(self.ambiguous.items(), key=lambda kv: -len(kv[1][0])):
+            out.append(
+                f"标签“{label}”对应派单目录中多个同名节点（{'、'.join(paths)}），请改用编码或完整路径："
+                f"第 {_rows(rows, limit)} 行（共 {len(rows)} 行，未导入）"
+            )
         for label, rows in sorted(self.unknown.items(), key=lambda kv: -len(kv[1])):
             out.append(f"标签“{label}”不在派单目录中：第 {_rows(rows, limit)} 行（共 {len(rows)} 行，未导入）")
         if self.empty_text:
@@ -74,7 +81,9 @@ def _table(path: Path) -> Iterator[list[str]]:
         try:
             book = load_workbook(path, read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises several types for a broken file
-            raise ImportFileError("import.bad_xlsx", f"无法读取 Excel 文件 {path.name}：{exc}") from exc
+            raise ImportFileError(
+                "import.bad_xlsx", f"无法读取 Excel 文件 {path.name}：文件已损坏或不是 XLSX 格式"
+            ) from exc
         try:
             sheet = book.worksheets[0]
             for values in sheet.iter_rows(values_only=True):
@@ -112,9 +121,10 @@ def read_labelled(
         raise ImportFileError("import.empty_file", f"文件为空：{path.name}") from None
     missing = [c for c in (*text_columns, label_column) if c not in header]
     if missing:
+        names = "、".join(f"“{c}”" for c in missing)
         raise ImportFileError(
             "import.unknown_column",
-            f"列“{'、'.join(missing)}”不在文件 {path.name} 的表头中；表头有：{'、'.join(h for h in header if h)}",
+            f"列{names}不在文件 {path.name} 的表头中；表头有：{'、'.join(h for h in header if h)}",
         )
     text_idx = [header.index(c) for c in text_columns]
     label_idx = header.index(label_column)
@@ -142,6 +152,13 @@ def read_labelled(
             cache[label] = node.code if node is not None else None
         code = cache[label]
         if code is None:
+            same = catalogue.by_name.get(label, ())
+            if len(same) > 1:
+                rows_of, _ = result.ambiguous.setdefault(
+                    label, ([], tuple("/".join(catalogue.nodes[c].path) for c in same))
+                )
+                rows_of.append(number)
+                continue
             result.unknown.setdefault(label, []).append(number)
         result.rows.append(LabelledRow(number, text, label, code))
     return result

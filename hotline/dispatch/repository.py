@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from hotline.models import DispatchLabel, DispatchModelRow, RoutingDecision, Ticket
 
@@ -18,22 +19,39 @@ async def current_version(session: AsyncSession) -> str | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+NO_BLOB = defer(DispatchModelRow.blob, raiseload=True)
+"""Model rows without their archive (tens of MB), which only loading a model needs."""
+
+
 async def by_status(session: AsyncSession, status: str) -> DispatchModelRow | None:
-    stmt = select(DispatchModelRow).where(DispatchModelRow.status == status).order_by(DispatchModelRow.id.desc())
+    stmt = (
+        select(DispatchModelRow)
+        .options(NO_BLOB)
+        .where(DispatchModelRow.status == status)
+        .order_by(DispatchModelRow.id.desc())
+    )
     return (await session.execute(stmt.limit(1))).scalar_one_or_none()
 
 
-async def by_version(session: AsyncSession, version: str, *, lock: bool = False) -> DispatchModelRow | None:
+async def by_version(
+    session: AsyncSession, version: str, *, lock: bool = False, blob: bool = False
+) -> DispatchModelRow | None:
     stmt = select(DispatchModelRow).where(DispatchModelRow.version == version)
+    if not blob:
+        stmt = stmt.options(NO_BLOB)
     if lock:
         stmt = stmt.with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def lock_statuses(session: AsyncSession) -> list[DispatchModelRow]:
-    """The current and previous rows, locked, so that promotions and rollbacks run one at a time."""
+    """The current and previous rows, read after taking the models' transaction lock, so that
+    promotions and rollbacks run one at a time and each sees what the one before committed (a
+    row lock would miss a row another transaction has just made current)."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('dispatch_models'))"))
     stmt = (
         select(DispatchModelRow)
+        .options(NO_BLOB)
         .where(DispatchModelRow.status.in_(("current", "previous")))
         .order_by(DispatchModelRow.id)
         .with_for_update()
@@ -61,7 +79,7 @@ async def add_model(session: AsyncSession, row: DispatchModelRow) -> DispatchMod
 
 async def list_models(session: AsyncSession, limit: int = 20) -> list[DispatchModelRow]:
     """Newest first, without loading the archives."""
-    stmt = select(DispatchModelRow).order_by(DispatchModelRow.id.desc()).limit(limit)
+    stmt = select(DispatchModelRow).options(NO_BLOB).order_by(DispatchModelRow.id.desc()).limit(limit)
     return list((await session.execute(stmt)).scalars())
 
 
@@ -74,6 +92,12 @@ async def labels(session: AsyncSession) -> list[tuple[str, str, str]]:
 async def label_counts(session: AsyncSession) -> dict[str, int]:
     stmt = select(DispatchLabel.source, func.count()).group_by(DispatchLabel.source)
     return {src: int(n) for src, n in (await session.execute(stmt)).all()}
+
+
+async def import_keys(session: AsyncSession) -> set[tuple[str, str]]:
+    """(text, label) of every imported label, to import each row once."""
+    stmt = select(DispatchLabel.text, DispatchLabel.label).where(DispatchLabel.source == "import")
+    return {(t, lab) for t, lab in (await session.execute(stmt)).all()}
 
 
 async def add_import_labels(

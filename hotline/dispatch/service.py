@@ -158,7 +158,7 @@ async def promote_model(
     if current is not None:
         await repo.set_status(session, [current.id], "previous")
     await repo.set_status(session, [row.id], "current", promoted_at=rt.clock())
-    rt.dispatch.forget()
+    rt.dispatch.expect(row.version)
     return True
 
 
@@ -174,7 +174,7 @@ async def rollback_model(session: AsyncSession, rt: Runtime) -> str:
     current = [r.id for r in rows if r.status == "current"]
     await repo.set_status(session, current, "retired")
     await repo.set_status(session, [previous.id], "current", promoted_at=rt.clock())
-    rt.dispatch.forget()
+    rt.dispatch.expect(previous.version)
     return previous.version
 
 
@@ -194,6 +194,8 @@ async def current_model(session: AsyncSession, rt: Runtime) -> DispatchModel | N
 class ImportOutcome:
     read: ReadResult
     imported: int
+    duplicates: int = 0
+    """Rows already imported before (same text and label), not stored again."""
 
 
 async def import_labels(
@@ -209,9 +211,20 @@ async def import_labels(
         )
     except ImportFileError as exc:
         raise InvalidInput.one("file", exc.code, exc.message) from exc
-    rows = [(r.text, r.node) for r in read.known if r.node is not None]
+    stored = await repo.import_keys(session)
+    rows: list[tuple[str, str]] = []
+    duplicates = 0
+    for r in read.known:
+        if r.node is None:
+            continue
+        key = (r.text, r.node)
+        if key in stored:
+            duplicates += 1  # the same row imported before (or twice in this file): kept once
+            continue
+        stored.add(key)
+        rows.append(key)
     n = await repo.add_import_labels(session, rows, path.name, by, rt.clock())
-    return ImportOutcome(read, n)
+    return ImportOutcome(read, n, duplicates)
 
 
 async def evaluate_file(
@@ -231,6 +244,8 @@ async def evaluate_file(
         )
     except ImportFileError as exc:
         raise InvalidInput.one("file", exc.code, exc.message) from exc
+    if not read.known:
+        raise InvalidInput.one("file", "import.no_rows", f"文件 {path.name} 中没有可评估的带标签行")
     model = await current_model(session, rt) if use_model else None
     report = await asyncio.to_thread(evaluate, rt.rulebook, model, read.known, kind)
     return report, read
@@ -315,7 +330,9 @@ async def model_overview(session: AsyncSession, rt: Runtime) -> dict[str, Any]:
     """Current and recent models with metrics, label counts and recent low-confidence tickets."""
     models = await repo.list_models(session)
     unsure = await repo.unsure_tickets(session)
+    current = next((m for m in models if m.status == "current"), None)
     return {
+        "stale": current is not None and current.catalogue_digest != catalogue_of(rt.rulebook).digest,
         "current": next((model_out(m) for m in models if m.status == "current"), None),
         "models": [model_out(m) for m in models],
         "labels": await repo.label_counts(session),

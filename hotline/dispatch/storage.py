@@ -17,7 +17,19 @@ import skops.io as sio
 
 from dispatcher.classifier import DispatchModel, Linear
 
-TRUSTED_PREFIXES = ("numpy.", "builtins.")
+TRUSTED_TYPES = frozenset(
+    {
+        "builtins.dict",
+        "builtins.list",
+        "builtins.str",
+        "builtins.int",
+        "builtins.float",
+        "builtins.NoneType",
+        "numpy.ndarray",
+    }
+)
+"""Exactly the types a stored model is made of; anything else (``builtins.exec`` included) is refused."""
+TRUSTED_LOADERS = frozenset({"DictNode", "ListNode", "JsonNode", "NdArrayNode", "TypeNode"})
 
 FORMAT = 1
 
@@ -65,23 +77,25 @@ def dump(model: DispatchModel) -> bytes:
     return bytes(sio.dumps(state, compression=8))
 
 
-def _types(node: Any, found: set[str]) -> None:
-    """Every ``module.class`` an archive's schema names, however deep."""
+def _types(node: Any, found: set[str], loaders: set[str]) -> None:
+    """Every ``module.class`` and loader an archive's schema names, however deep."""
     if isinstance(node, dict):
-        if "__class__" in node and "__module__" in node:
-            found.add(f"{node['__module__']}.{node['__class__']}")
+        if "__class__" in node or "__module__" in node or "__loader__" in node:
+            found.add(f"{node.get('__module__')}.{node.get('__class__')}")
+            loaders.add(str(node.get("__loader__")))
         for value in node.values():
-            _types(value, found)
+            _types(value, found, loaders)
     elif isinstance(node, list):
         for value in node:
-            _types(value, found)
+            _types(value, found, loaders)
 
 
 def load(blob: bytes) -> DispatchModel:
     """Load a skops archive, refusing any type that is not allowed. Raises :class:`UntrustedModel`.
 
     skops trusts its own default types (scikit-learn estimators among them); we trust fewer: the
-    schema is read first and any type but numpy's and the builtins is refused before loading.
+    schema is read first and any type or loader outside :data:`TRUSTED_TYPES` and
+    :data:`TRUSTED_LOADERS` is refused before anything is loaded.
     """
     try:
         with zipfile.ZipFile(io.BytesIO(blob)) as archive:
@@ -89,8 +103,9 @@ def load(blob: bytes) -> DispatchModel:
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise UntrustedModel(f"不是有效的模型文件：{exc}") from exc
     found: set[str] = set()
-    _types(schema, found)
-    refused = sorted(t for t in found if not t.startswith(TRUSTED_PREFIXES))
+    loaders: set[str] = set()
+    _types(schema, found, loaders)
+    refused = sorted((found - TRUSTED_TYPES) | (loaders - TRUSTED_LOADERS))
     if refused:
         raise UntrustedModel(f"模型文件包含不受信任的类型：{', '.join(refused)}")
     try:

@@ -25,9 +25,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import f1_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import FeatureUnion
+from sklearn.svm import LinearSVC
 
-from dispatcher.classifier import DispatchModel, Linear, build_classifier, build_features, normalise
+from dispatcher.classifier import DispatchModel, Linear, normalise, words
 from routing_rules.catalogue import Catalogue
 
 
@@ -102,6 +107,46 @@ def _split(examples: Sequence[Example]) -> tuple[list[Example], list[Example]]:
         test.extend(held)
         train.extend(e for e in items if id(e) not in keep)
     return train, test
+
+
+def build_features() -> FeatureUnion:
+    """The shared feature space: char 1–3-grams and rjieba word 1–2-grams, TF-IDF (sublinear)."""
+    return FeatureUnion(
+        [
+            (
+                "chars",
+                TfidfVectorizer(
+                    analyzer="char",
+                    ngram_range=(1, 3),
+                    preprocessor=normalise,
+                    sublinear_tf=True,
+                    min_df=2,
+                    dtype=np.float32,
+                ),
+            ),
+            (
+                "words",
+                TfidfVectorizer(
+                    analyzer="word",
+                    tokenizer=words,
+                    preprocessor=normalise,
+                    token_pattern=None,
+                    lowercase=False,
+                    ngram_range=(1, 2),
+                    sublinear_tf=True,
+                    min_df=2,
+                    dtype=np.float32,
+                ),
+            ),
+        ]
+    )
+
+
+def build_classifier(n_per_class_min: int) -> Any:
+    """A linear SVM with sigmoid calibration; folds fixed (no shuffling) so training is deterministic."""
+    svm = LinearSVC(C=0.5, class_weight="balanced", random_state=0, max_iter=5000)
+    folds = max(2, min(3, n_per_class_min))
+    return CalibratedClassifierCV(svm, method="sigmoid", cv=StratifiedKFold(n_splits=folds), ensemble=False)
 
 
 LEAF_MIN_DF = 2

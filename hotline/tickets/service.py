@@ -320,7 +320,8 @@ async def ticket_out(
         answer=ticket.answer,
         lead_unit=ticket.lead_unit_code,
         caller=_caller_out(caller, show, actor),
-        routing=decision.decision if decision else {},
+        # decisions made before smart dispatch carry no path or suggestions: the contract's keys are always there
+        routing={"category_path": [], "suggestions": [], **decision.decision} if decision else {},
         deadline=_deadline_out(deadline),
         created_at=ticket.created_at,
         events=timeline,

@@ -270,6 +270,7 @@ def _lenient_payload(values: dict[str, str]) -> dict[str, Any] | None:
     details are left out."""
     payload = ticket_payload(values, with_answer=False)
     payload["kind"] = payload["kind"] or "complaint"
+    payload["content"] = payload["content"][:5000]  # too long to submit, still previewed
     enterprise = payload["caller"]["type"] == "enterprise"
     payload["caller"] = {"type": "enterprise" if enterprise else "citizen"}
     if enterprise:

@@ -77,9 +77,34 @@ def render(
     csrf = (
         csrf_for(rt.settings.secret_key, token) if token else request.cookies.get(PRE_COOKIE) or secrets.token_hex(20)
     )
+    rulebook = rt.rulebook
     response = templates.TemplateResponse(
-        request, name, {"actor": actor, "csrf": csrf, **context}, status_code=status_code
+        request,
+        name,
+        {
+            "actor": actor,
+            "csrf": csrf,
+            "unit_name": lambda code: _unit_name(rulebook, code),
+            "category_label": lambda code: _category_label(rulebook, code),
+            **context,
+        },
+        status_code=status_code,
     )
     if not token and not request.cookies.get(PRE_COOKIE):
         response.set_cookie(PRE_COOKIE, csrf, httponly=True, samesite="strict")
     return response
+
+
+def _unit_name(rulebook: Any, code: str | None) -> str:
+    """A unit as people know it; never its code."""
+    unit = rulebook.units.get(code) if code else None
+    return unit.name if unit is not None else "—"
+
+
+def _category_label(rulebook: Any, code: str | None) -> str:
+    """A catalogue leaf as its path of names (一级 / 二级 / 三级); never its code."""
+    if not code:
+        return "未分类"
+    catalogue = rulebook.catalogue
+    node = catalogue.nodes.get(code) if catalogue is not None else None
+    return " / ".join(node.path) if node is not None else "未分类"

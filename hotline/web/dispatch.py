@@ -36,6 +36,15 @@ def _local(at: datetime | None) -> str:
     return at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M") if at else "—"
 
 
+def _creator(who: str) -> str:
+    """Who trained a model, as people say it (never the internal marker)."""
+    if who == "migrate":
+        return "系统初始化时自动训练"
+    if who.startswith("cli:"):
+        return f"命令行（{who[4:]}）"
+    return who
+
+
 def _flash(request: Request) -> str | None:
     message = OK_MESSAGES.get(request.query_params.get("ok") or "")
     number = request.query_params.get("n") or ""
@@ -49,9 +58,10 @@ async def catalogue_page(
     request: Request,
     rt: RuntimeDep,
     actor: PageActor,
-    q: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[str | None, Query()] = None,
 ) -> Response:
     require_page_role(actor, *CATALOGUE_READERS)
+    q = (q or "").replace("\x00", "").strip()[:100] or None  # a page never answers with a raw 422
     tree = service.catalogue_tree(rt.rulebook, q)
     reasons = {r.code: r.title for r in rt.rulebook.policy.not_accepted}
     return render(
@@ -97,11 +107,14 @@ async def manual_dispatch(
     actor: PageActor,
     csrf: Annotated[str, Form()] = "",
     category: Annotated[str, Form(max_length=64)] = "",
+    other: Annotated[str, Form(max_length=64)] = "",
     unit: Annotated[str, Form(max_length=64)] = "",
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
+    """The leaf picked from the whole catalogue wins over the suggestion's radio button."""
     check_csrf(request, rt.settings.secret_key, csrf)
     require_page_role(actor, *CENTRE)
+    category = other or category
     if not category:
         problems = InvalidInput.one("category", "category.required", "请选择派单目录事项").problems
         return await _queue_page(request, session, rt, actor, 422, errors=problems, failed=number)
@@ -132,6 +145,7 @@ async def _model_page(
         group_names=names,
         STATUS_LABELS=STATUS_LABELS,
         SOURCE_LABELS=service.SOURCE_LABELS,
+        creator=_creator,
         local=_local,
         flash=_flash(request),
         **ctx,

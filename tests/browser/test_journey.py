@@ -198,3 +198,69 @@ def test_call_to_callback_to_dashboard_to_public_lookup(server: str, db_url: str
         expect(public.locator("main")).not_to_contain_text(phone)
         public.screenshot(path=str(ARTIFACTS / "5-public-progress.png"), full_page=True)
         browser.close()
+
+
+async def store_model(db_url: str, blob: bytes, version: str) -> None:
+    engine = make_engine(db_url)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO dispatch_models (version, status, blob, data_digest, rulebook_version, catalogue_digest,"
+                " n_examples, metrics, counts, created_by) VALUES (:v, 'current', :b, '', '', '', 0, '{}', '{}', 'test')"
+            ),
+            {"v": version, "b": blob},
+        )
+    await engine.dispose()
+
+
+async def forget_model(db_url: str, version: str) -> None:
+    engine = make_engine(db_url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM dispatch_models WHERE version = :v"), {"v": version})
+    await engine.dispose()
+
+
+def test_agent_console_alerts_an_emergency_and_picks_a_suggestion_by_key(
+    db_url: str, dispatch_blob: bytes, request: pytest.FixtureRequest
+) -> None:
+    """With a current model: an emergency typed before 诉求类型 is chosen raises the red alert;
+    Alt+1 puts the first suggestion into the category list."""
+    from playwright.sync_api import expect, sync_playwright
+
+    version = f"browser-{uuid.uuid4().hex[:6]}"
+    asyncio.run(store_model(db_url, dispatch_blob, version))
+    try:
+        base = request.getfixturevalue("server")  # started after the model is current
+        users = asyncio.run(make_users(db_url, uuid.uuid4().hex[:6]))
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=BROWSER,
+                headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
+            )
+            context = browser.new_context(locale="zh-CN")
+            context.set_default_timeout(60_000)
+            agent = context.new_page()
+            agent.goto(base + "/login")
+            agent.fill("input[name=username]", users["agent"])
+            agent.fill("input[name=password]", PASSWORD)
+            agent.click("button[type=submit]")
+            expect(agent).to_have_url(base + "/agent")
+            agent.fill("textarea[name=content]", "家里燃气泄漏了，闻到很大煤气味，阀门关不上")
+            alert = agent.locator("#emergency-alert")
+            expect(alert).to_be_visible(timeout=15_000)
+            expect(alert).to_contain_text("119")
+            agent.screenshot(path=str(ARTIFACTS / "6-agent-emergency-alert.png"), full_page=True)
+
+            agent.fill("textarea[name=content]", "小区物业费涨价了，业主都没同意，物业就直接按新标准收")
+            first = agent.locator("button.suggestion").first
+            expect(first).to_contain_text("城乡建设", timeout=15_000)
+            expect(alert).to_have_count(0)
+            chosen = first.get_attribute("data-category")
+            agent.keyboard.press("Alt+1")
+            expect(agent.locator("select#category")).to_have_value(chosen or "")
+            expect(agent.locator("button.suggestion.chosen")).to_have_count(1, timeout=15_000)
+            agent.screenshot(path=str(ARTIFACTS / "7-agent-suggestion-picked.png"), full_page=True)
+            browser.close()
+    finally:
+        asyncio.run(forget_model(db_url, version))

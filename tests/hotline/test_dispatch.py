@@ -218,6 +218,31 @@ def test_a_blob_with_foreign_types_is_refused() -> None:
         storage.load(b"not a model at all")
 
 
+def test_a_blob_that_would_call_a_builtin_is_refused_before_loading(tmp_path: Path, dispatch_blob: bytes) -> None:
+    """A tampered archive whose schema names builtins.exec must never reach skops' loader."""
+    import io
+    import zipfile
+
+    marker = tmp_path / "ran"
+    src = zipfile.ZipFile(io.BytesIO(dispatch_blob))
+    schema = json.loads(src.read("schema.json"))
+    schema["content"]["version"] = {
+        "__class__": "exec",
+        "__module__": "builtins",
+        "__loader__": "ObjectNode",
+        "content": {"args": [f"open({str(marker)!r}, 'w').write('x')"]},
+        "__id__": 1,
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for name in src.namelist():
+            dst.writestr(name, json.dumps(schema) if name == "schema.json" else src.read(name))
+    with pytest.raises(storage.UntrustedModel) as refused:
+        storage.load(out.getvalue())
+    assert "builtins.exec" in str(refused.value)
+    assert not marker.exists()
+
+
 async def test_catalogue_api_tree_and_search(client: AsyncClient, login, rulebook: Rulebook) -> None:
     agent = await login("agent")
     r = await client.get("/api/v1/catalogue", headers=agent.headers)
@@ -266,7 +291,7 @@ async def test_agent_preview_page_alerts_an_emergency_before_the_kind_is_chosen(
     assert "诉求类型暂按“投诉”" in r.text
     calm = await browser.post("/agent/preview", data=form | {"content": "小区物业费涨价了，物业直接按新标准收"})
     assert "emergency-alert" not in calm.text
-    assert 'class="suggestion' in calm.text and 'accesskey="1"' in calm.text
+    assert 'class="suggestion' in calm.text and 'data-key="1"' in calm.text
     assert "城乡建设" in calm.text
 
 
@@ -287,14 +312,28 @@ async def test_centre_pages_for_catalogue_model_and_manual_dispatch(
     assert empty.status_code == 422 and "请选择派单目录事项" in empty.text
     forged = await browser.post(f"/centre/dispatch/{number}", data={"csrf": "0" * 40, "category": "tax.service"})
     assert forged.status_code == 403
+    # the form sends the chosen suggestion and the untouched catalogue list: the suggestion is used
+    suggested = await browser.post(
+        f"/centre/dispatch/{number}",
+        data={"csrf": csrf_of(queue.text), "category": "tax.service", "other": "", "unit": "", "note": ""},
+    )
+    assert suggested.status_code == 303
+    ticket = (await session.execute(select(Ticket).where(Ticket.number == number))).scalar_one()
+    assert (ticket.lead_unit_code, ticket.category) == ("city.tax", "tax.service")
+    second = await intake(client, agent, "你好我还想反映个情况")
+    queue = await browser.get("/centre/dispatch")
     done = await browser.post(
-        f"/centre/dispatch/{number}", data={"csrf": csrf_of(queue.text), "category": "tax.service"}
+        f"/centre/dispatch/{second['number']}",
+        data={"csrf": csrf_of(queue.text), "category": "housing.property", "other": "tax.service", "unit": ""},
     )
     assert done.status_code == 303
     after = await browser.get(done.headers["location"])
     assert "已人工派单" in after.text and f'id="t-{number}"' not in after.text
-    ticket = (await session.execute(select(Ticket).where(Ticket.number == number))).scalar_one()
-    assert (ticket.lead_unit_code, ticket.category) == ("city.tax", "tax.service")
+    other = (await session.execute(select(Ticket).where(Ticket.number == second["number"]))).scalar_one()
+    assert (other.lead_unit_code, other.category) == ("city.tax", "tax.service")
+    page = await browser.get(f"/tickets/{second['number']}")
+    assert "市税务局" in page.text and "经济管理 / " in page.text  # the new lead unit, the leaf by its path
+    assert "tax.service" not in page.text and "classifier.unsure" not in page.text
     unit_browser = await page_for("unit_handler", unit="city.tax")
     assert (await unit_browser.get("/centre/dispatch")).status_code == 403
     assert (await unit_browser.get("/centre/catalogue")).status_code == 403
@@ -309,18 +348,21 @@ def test_import_reads_csv_and_lists_unknown_labels_with_rows(tmp_path: Path, rul
         "工资,老板欠薪三个月,labour.wage_arrears\n"
         "乱七八糟,说不清的事,不存在的类别\n"
         ",,城乡建设\n"
-        "路灯,路灯坏了,城乡建设/城市建设和市政管理\n",
+        "路灯,路灯坏了,城乡建设/城市建设和市政管理\n"
+        "规划,小区规划改了,城乡规划\n"
+        "物业,物业不管事,物业管理\n",
         encoding="utf-8",
     )
     read = read_labelled(path, ["标题", "内容"], "类别", rulebook.catalogue)
-    assert [(r.row, r.node) for r in read.known] == [
-        (2, "urban_rural"),
-        (3, "labour.wage_arrears"),
-        (6, read.known[2].node),
-    ]
+    assert [r.row for r in read.known] == [2, 3, 6, 8]
+    assert [r.node for r in read.known[:3]] == ["urban_rural", "labour.wage_arrears", "urban_rural.municipal"]
     assert read.known[0].text == "物业\n小区物业不修电梯"
     assert read.unknown == {"不存在的类别": [4]}
     assert read.empty_text == [5]
+    # a name of two branches is listed, not guessed; a second level and its own leaf mean one branch
+    assert read.ambiguous["城乡规划"][0] == [7]
+    assert read.known[-1].node == "urban_rural.property"
+    assert any("城乡规划" in p and "完整路径" in p for p in read.problems())
     assert any("第 4 行" in p and "不存在的类别" in p for p in read.problems())
     with pytest.raises(ImportFileError) as bad_column:
         read_labelled(path, ["正文"], "类别", rulebook.catalogue)
