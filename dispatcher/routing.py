@@ -393,22 +393,18 @@ def route(
             marker = c.emergency[low.bit_length() - 1]
             hits = _hits(marker.keywords, content)
             if hits and not _any_in(marker.keywords_none, content):
-                return Decision(
-                    disposition=Disposition.EMERGENCY_TRANSFER,
-                    units=(),
-                    transfer_to=marker.transfer_to,
-                    reason_code=None,
-                    merger=merger_ref,
-                    category=None,
-                    category_source=None,
-                    area=area,
-                    rule_id=marker.rule_id,
-                    rulebook_version=c.version,
-                    explanation=f"诉求内容含紧急情形（{'、'.join(hits)}），属{marker.service}，立即转接{marker.transfer_to}"
+                return _closed(
+                    c,
+                    Disposition.EMERGENCY_TRANSFER,
+                    area,
+                    merger_ref,
+                    marker.rule_id,
+                    f"诉求内容含紧急情形（{'、'.join(hits)}），属{marker.service}，立即转接{marker.transfer_to}"
                     "（实施方案第4条）。",
-                    script=marker.script,
-                    matched_keywords=hits,
-                    warnings=tuple(warnings),
+                    marker.script,
+                    warnings,
+                    transfer_to=marker.transfer_to,
+                    hits=hits,
                 )
             emergency ^= low
     else:
@@ -423,21 +419,17 @@ def route(
                 "intake.unknown_reason",
                 f"未知的不予受理原因：{facts.not_accepted_reason}",
             )
-        return Decision(
-            disposition=Disposition.NOT_ACCEPTED,
-            units=(),
-            transfer_to=None,
+        return _closed(
+            c,
+            Disposition.NOT_ACCEPTED,
+            area,
+            merger_ref,
+            reason.rule_id,
+            f"座席判定为“{reason.title}”，登记不予受理（实施方案第7条）。",
+            reason.script,
+            warnings,
             reason_code=reason.code,
-            merger=merger_ref,
-            category=None,
-            category_source=None,
-            area=area,
-            rule_id=reason.rule_id,
-            rulebook_version=c.version,
-            explanation=f"座席判定为“{reason.title}”，登记不予受理（实施方案第7条）。",
-            script=reason.script,
-            warnings=tuple(warnings),
-            **extra,
+            extra=extra,
         )
     if chosen_leaf is not None and chosen_leaf.out_of_scope is not None:
         return _refuse(c, chosen_leaf, None, area, merger_ref, "agent", warnings, extra)
@@ -461,21 +453,17 @@ def route(
             reason = c.refusals[low.bit_length() - 1]
             hits = _hits(reason.keywords, content)
             if hits and not _any_in(reason.keywords_none, content):
-                return Decision(
-                    disposition=Disposition.NOT_ACCEPTED,
-                    units=(),
-                    transfer_to=None,
+                return _closed(
+                    c,
+                    Disposition.NOT_ACCEPTED,
+                    area,
+                    merger_ref,
+                    reason.rule_id,
+                    f"诉求内容含“{'、'.join(hits)}”，属“{reason.title}”，登记不予受理（实施方案第7条）。",
+                    reason.script,
+                    warnings,
                     reason_code=reason.code,
-                    merger=merger_ref,
-                    category=None,
-                    category_source=None,
-                    area=area,
-                    rule_id=reason.rule_id,
-                    rulebook_version=c.version,
-                    explanation=f"诉求内容含“{'、'.join(hits)}”，属“{reason.title}”，登记不予受理（实施方案第7条）。",
-                    script=reason.script,
-                    matched_keywords=hits,
-                    warnings=tuple(warnings),
+                    hits=hits,
                 )
             refusal ^= low
 
@@ -559,6 +547,48 @@ def route(
     )
 
 
+def _closed(
+    c: _Compiled,
+    disposition: Disposition,
+    area: ResolvedArea,
+    merger_ref: MergerRef | None,
+    rule_id: str,
+    explanation: str,
+    script: str | None,
+    warnings: list[RoutingWarning],
+    *,
+    transfer_to: str | None = None,
+    reason_code: str | None = None,
+    leaf: Leaf | None = None,
+    source: Literal["agent", "model"] | None = None,
+    hits: tuple[str, ...] = (),
+    extra: dict[str, Any] | None = None,
+) -> Decision:
+    """A decision that closes the call at intake with no handling unit: a transfer or a refusal."""
+    return Decision(
+        disposition=disposition,
+        units=(),
+        transfer_to=transfer_to,
+        reason_code=reason_code,
+        merger=merger_ref,
+        category=leaf.code if leaf is not None else None,
+        category_source=source,
+        area=area,
+        rule_id=rule_id,
+        rulebook_version=c.version,
+        explanation=explanation,
+        script=script,
+        matched_keywords=hits,
+        category_path=leaf.path if leaf is not None else (),
+        warnings=tuple(warnings),
+        **(extra or {}),
+    )
+
+
+def _how(source: Literal["agent", "model"], confidence: float | None) -> str:
+    return "座席选择" if source == "agent" else f"分类器判定（置信度{(confidence or 0):.0%}）"
+
+
 def _transfer(
     c: _Compiled,
     leaf: Leaf,
@@ -569,26 +599,23 @@ def _transfer(
     warnings: list[RoutingWarning],
     extra: dict[str, Any],
 ) -> Decision:
+    """An emergency leaf: transferred at once to its line (实施方案第4条)."""
     line = leaf.emergency or ""
     marker = c.marker_by_line.get(line)
     service = leaf.name if leaf.script else (marker.service if marker else line)
-    how = "座席选择" if source == "agent" else f"分类器判定（置信度{(confidence or 0):.0%}）"
-    return Decision(
-        disposition=Disposition.EMERGENCY_TRANSFER,
-        units=(),
+    return _closed(
+        c,
+        Disposition.EMERGENCY_TRANSFER,
+        area,
+        merger_ref,
+        f"emergency.{line}",
+        f"{_how(source, confidence)}为“{'/'.join(leaf.path)}”，属{service}，立即转接{line}（实施方案第4条）。",
+        leaf.script or (marker.script if marker else f"情况紧急，请不要挂机，现为您转接{line}。"),
+        warnings,
         transfer_to=line,
-        reason_code=None,
-        merger=merger_ref,
-        category=leaf.code,
-        category_source=source,
-        area=area,
-        rule_id=f"emergency.{line}",
-        rulebook_version=c.version,
-        explanation=f"{how}为“{'/'.join(leaf.path)}”，属{service}，立即转接{line}（实施方案第4条）。",
-        script=leaf.script or (marker.script if marker else f"情况紧急，请不要挂机，现为您转接{line}。"),
-        category_path=leaf.path,
-        warnings=tuple(warnings),
-        **extra,
+        leaf=leaf,
+        source=source,
+        extra=extra,
     )
 
 
@@ -602,24 +629,21 @@ def _refuse(
     warnings: list[RoutingWarning],
     extra: dict[str, Any],
 ) -> Decision:
+    """An out-of-scope leaf: recorded, not accepted, with the reason's script (实施方案第7条)."""
     reason = c.reasons[leaf.out_of_scope or ""]
-    how = "座席选择" if source == "agent" else f"分类器判定（置信度{(confidence or 0):.0%}）"
-    return Decision(
-        disposition=Disposition.NOT_ACCEPTED,
-        units=(),
-        transfer_to=None,
+    return _closed(
+        c,
+        Disposition.NOT_ACCEPTED,
+        area,
+        merger_ref,
+        reason.rule_id,
+        f"{_how(source, confidence)}为“{'/'.join(leaf.path)}”，属“{reason.title}”，登记不予受理（实施方案第7条）。",
+        reason.script,
+        warnings,
         reason_code=reason.code,
-        merger=merger_ref,
-        category=leaf.code,
-        category_source=source,
-        area=area,
-        rule_id=reason.rule_id,
-        rulebook_version=c.version,
-        explanation=f"{how}为“{'/'.join(leaf.path)}”，属“{reason.title}”，登记不予受理（实施方案第7条）。",
-        script=reason.script,
-        category_path=leaf.path,
-        warnings=tuple(warnings),
-        **extra,
+        leaf=leaf,
+        source=source,
+        extra=extra,
     )
 
 

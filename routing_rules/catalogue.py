@@ -19,7 +19,7 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -187,18 +187,7 @@ def load_catalogue(
         raise CatalogueError(".", "-", "派单目录没有任何文件")
     for path in paths:
         name = path.name
-        try:
-            raw = path.read_bytes()
-            doc = tomllib.loads(raw.decode("utf-8"))
-        except OSError as exc:
-            raise CatalogueError(name, "-", f"无法读取文件: {exc.strerror}") from exc
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise CatalogueError(name, "-", f"TOML 格式错误: {exc}") from exc
-        digest.update(name.encode() + b"\0" + raw)
-        try:
-            data = CatalogueFile.model_validate(doc)
-        except ValidationError as exc:
-            raise CatalogueError(name, _entry_of(doc, exc), _problems(exc)) from exc
+        data = _read(path, name, CatalogueFile, digest)
 
         g = data.group
         if g.name not in FIRST_LEVEL_NAMES:
@@ -218,11 +207,7 @@ def load_catalogue(
             for leaf in s.leaf:
                 _claim(nodes, name, leaf.code)
                 _check_leaf(name, leaf, unit_exists, reason_exists)
-                for ex in leaf.examples:
-                    key = "".join(ex.split())
-                    if key in seen_examples:
-                        raise CatalogueError(name, leaf.code, f"示例“{ex}”与 {seen_examples[key]} 重复")
-                    seen_examples[key] = leaf.code
+                _claim_examples(name, leaf.code, leaf.examples, seen_examples)
                 path3 = (g.name, s.name, leaf.name)
                 codes3 = (g.code, s.code, leaf.code)
                 leaves[leaf.code] = Leaf(
@@ -271,9 +256,11 @@ def load_catalogue(
     )
 
 
-def _add_examples(path: Path, leaves: dict[str, Leaf], seen: dict[str, str], digest: Any) -> None:
-    """More examples for existing leaves, from a file of ``examples/`` (``[[leaf]] code, examples``)."""
-    name = f"examples/{path.name}"
+F = TypeVar("F", CatalogueFile, CatalogueExamples)
+
+
+def _read(path: Path, name: str, model: type[F], digest: Any) -> F:
+    """One TOML file of the catalogue, validated into ``model``; its bytes go into ``digest``."""
     try:
         raw = path.read_bytes()
         doc = tomllib.loads(raw.decode("utf-8"))
@@ -283,18 +270,29 @@ def _add_examples(path: Path, leaves: dict[str, Leaf], seen: dict[str, str], dig
         raise CatalogueError(name, "-", f"TOML 格式错误: {exc}") from exc
     digest.update(name.encode() + b"\0" + raw)
     try:
-        data = CatalogueExamples.model_validate(doc)
+        return model.model_validate(doc)
     except ValidationError as exc:
         raise CatalogueError(name, _entry_of(doc, exc), _problems(exc)) from exc
+
+
+def _claim_examples(file: str, code: str, examples: Iterable[str], seen: dict[str, str]) -> None:
+    """Each example once in the whole catalogue (whitespace ignored): one text, one matter."""
+    for ex in examples:
+        key = "".join(ex.split())
+        if key in seen:
+            raise CatalogueError(file, code, f"示例“{ex}”与 {seen[key]} 重复")
+        seen[key] = code
+
+
+def _add_examples(path: Path, leaves: dict[str, Leaf], seen: dict[str, str], digest: Any) -> None:
+    """More examples for existing leaves, from a file of ``examples/`` (``[[leaf]] code, examples``)."""
+    name = f"examples/{path.name}"
+    data = _read(path, name, CatalogueExamples, digest)
     for item in data.leaf:
         leaf = leaves.get(item.code)
         if leaf is None:
             raise CatalogueError(name, item.code, "派单目录中没有这个三级事项")
-        for ex in item.examples:
-            key = "".join(ex.split())
-            if key in seen:
-                raise CatalogueError(name, item.code, f"示例“{ex}”与 {seen[key]} 重复")
-            seen[key] = item.code
+        _claim_examples(name, item.code, item.examples, seen)
         leaves[item.code] = replace(leaf, examples=leaf.examples + item.examples)
 
 

@@ -3,7 +3,9 @@ dispatch list with the classifier's suggestions, and the model page (metrics, pr
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -13,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatcher.calendar import LOCAL_TZ
 from hotline.dispatch import service
-from hotline.errors import Conflict, InvalidInput, NotFound
+from hotline.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from hotline.requestctx import RuntimeDep, SessionDep
 from hotline.runtime import Runtime
 from hotline.users import Actor, Role
@@ -112,21 +114,43 @@ async def manual_dispatch(
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     """The leaf picked from the whole catalogue wins over the suggestion's radio button."""
+    chosen = other or category
+
+    async def act() -> None:
+        if not chosen:
+            raise InvalidInput.one("category", "category.required", "请选择派单目录事项")
+        await service.manual_dispatch(session, rt, actor, number, chosen, unit or None, note.strip())
+
+    async def page(code: int, problems: list[FieldProblem]) -> HTMLResponse:
+        return await _queue_page(request, session, rt, actor, code, errors=problems, failed=number)
+
+    done = f"/centre/dispatch?{urlencode({'ok': 'dispatched', 'n': number})}"
+    return await _act(request, session, rt, actor, csrf, act, page, done)
+
+
+async def _act(
+    request: Request,
+    session: AsyncSession,
+    rt: Runtime,
+    actor: Actor,
+    csrf: str,
+    act: Callable[[], Awaitable[object]],
+    page: Callable[[int, list[FieldProblem]], Awaitable[HTMLResponse]],
+    done: str,
+) -> Response:
+    """Every form of these pages: CSRF, the centre's role, the service call in a savepoint (a refusal
+    leaves nothing half-written), then the page again with the Chinese problems (422 for input,
+    409 for a conflict) or a redirect (303) to ``done``."""
     check_csrf(request, rt.settings.secret_key, csrf)
     require_page_role(actor, *CENTRE)
-    category = other or category
-    if not category:
-        problems = InvalidInput.one("category", "category.required", "请选择派单目录事项").problems
-        return await _queue_page(request, session, rt, actor, 422, errors=problems, failed=number)
     try:
         async with session.begin_nested():
-            await service.manual_dispatch(session, rt, actor, number, category, unit or None, note.strip())
+            await act()
     except InvalidInput as exc:
-        return await _queue_page(request, session, rt, actor, 422, errors=exc.problems, failed=number)
+        return await page(422, exc.problems)
     except (Conflict, NotFound) as exc:
-        problems = InvalidInput.one("number", exc.code, exc.message).problems
-        return await _queue_page(request, session, rt, actor, 409, errors=problems, failed=number)
-    return RedirectResponse(f"/centre/dispatch?{urlencode({'ok': 'dispatched', 'n': number})}", status_code=303)
+        return await page(409, InvalidInput.one("form", exc.code, exc.message).problems)
+    return RedirectResponse(done, status_code=303)
 
 
 async def _model_page(
@@ -168,27 +192,19 @@ async def promote(
     version: Annotated[str, Form(max_length=64)] = "",
     force: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
-    check_csrf(request, rt.settings.secret_key, csrf)
-    require_page_role(actor, *CENTRE)
-    try:
-        async with session.begin_nested():
-            await service.promote_model(session, rt, version, force=force == "1")
-    except (Conflict, NotFound) as exc:
-        problems = InvalidInput.one("version", exc.code, exc.message).problems
-        return await _model_page(request, session, rt, actor, 409, errors=problems)
-    return RedirectResponse("/centre/model?ok=promoted", status_code=303)
+    async def page(code: int, problems: list[FieldProblem]) -> HTMLResponse:
+        return await _model_page(request, session, rt, actor, code, errors=problems)
+
+    act = partial(service.promote_model, session, rt, version, force=force == "1")
+    return await _act(request, session, rt, actor, csrf, act, page, "/centre/model?ok=promoted")
 
 
 @router.post("/centre/model/rollback")
 async def rollback(
     request: Request, session: SessionDep, rt: RuntimeDep, actor: PageActor, csrf: Annotated[str, Form()] = ""
 ) -> Response:
-    check_csrf(request, rt.settings.secret_key, csrf)
-    require_page_role(actor, *CENTRE)
-    try:
-        async with session.begin_nested():
-            await service.rollback_model(session, rt)
-    except Conflict as exc:
-        problems = InvalidInput.one("version", exc.code, exc.message).problems
-        return await _model_page(request, session, rt, actor, 409, errors=problems)
-    return RedirectResponse("/centre/model?ok=rolled_back", status_code=303)
+    async def page(code: int, problems: list[FieldProblem]) -> HTMLResponse:
+        return await _model_page(request, session, rt, actor, code, errors=problems)
+
+    act = partial(service.rollback_model, session, rt)
+    return await _act(request, session, rt, actor, csrf, act, page, "/centre/model?ok=rolled_back")
