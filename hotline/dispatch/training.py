@@ -149,6 +149,11 @@ def build_classifier(n_per_class_min: int) -> Any:
     return CalibratedClassifierCV(svm, method="sigmoid", cv=StratifiedKFold(n_splits=folds), ensemble=False)
 
 
+HISTORY_WEIGHT = 5.0
+"""Weight of a real request (imported history, a confirmed dispatch) against one of the
+catalogue's written examples: real wording is what the model meets at intake. With the public
+sample's other folds imported, weights 1, 3 and 6 gave 82.6 %, 84.0 % and 84.8 %."""
+
 LEAF_MIN_DF = 2
 """A leaf classifier sees the features that occur in at least this many of its group's examples."""
 
@@ -167,10 +172,11 @@ def fit(catalogue: Catalogue, examples: Sequence[Example], version: str) -> tupl
     """Fit the shared features, the group classifier and one leaf classifier per group."""
     texts = [e.text for e in examples]
     groups = [catalogue.nodes[e.label].path_codes[0] for e in examples]
+    weight = np.array([1.0 if e.source == "catalogue" else HISTORY_WEIGHT for e in examples])
     features = build_features()
     x = features.fit_transform(texts).tocsr()
     group_clf = build_classifier(min(Counter(groups).values()))
-    group_clf.fit(x, groups)
+    group_clf.fit(x, groups, sample_weight=weight)
     leaf_clfs: dict[str, tuple[Any, np.ndarray[Any, Any]]] = {}
     single: dict[str, str] = {}
     by_group: dict[str, list[int]] = defaultdict(list)
@@ -194,7 +200,7 @@ def fit(catalogue: Catalogue, examples: Sequence[Example], version: str) -> tupl
         with warnings.catch_warnings():
             # Many leaves with few examples each is what a catalogue is, not a regression target.
             warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
-            clf.fit(sub[:, cols], labels)
+            clf.fit(sub[:, cols], labels, sample_weight=weight[rows])
         leaf_clfs[g] = (clf, cols)
     model = compile_model(version, catalogue.digest, features, group_clf, leaf_clfs, single)
     return model, Fitted(features, group_clf, leaf_clfs)
