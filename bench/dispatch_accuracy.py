@@ -30,10 +30,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.dispatch_cases import ACCEPTED_NEAR_MISSES, EMERGENCIES, NOT_EMERGENCIES, OUT_OF_SCOPE  # noqa: E402
+from dispatcher.routing import RequestFacts, route  # noqa: E402
 from hotline.dispatch.evaluation import evaluate  # noqa: E402
 from hotline.dispatch.importer import LabelledRow, read_labelled  # noqa: E402
 from hotline.dispatch.training import Example, catalogue_examples, train  # noqa: E402
 from routing_rules.loader import load_rulebook  # noqa: E402
+from routing_rules.schema import Disposition, Kind  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "message-board-2020"
 
@@ -61,6 +64,7 @@ def main() -> None:
         f"own held-out split: acc {shipped.metrics['accuracy']:.1%}, top3 {shipped.metrics['top3_accuracy']:.1%}, "
         f"leaf acc {shipped.metrics['leaf_accuracy']:.1%} (n={shipped.metrics['n']})"
     )
+    safety(rb, shipped.model)
     path = args.data / "messages_sample.csv"
     if not path.is_file():
         print(f"{path} is absent: no figures on real messages (the catalogue's own held-out figures are above)")
@@ -95,6 +99,30 @@ def main() -> None:
     pooled["n"] = n
     print(line(f"catalogue + imported sample ({folds}-fold)", pooled))
     print(f"{'plain char TF-IDF + LinearSVC on the sample folds alone':<44} n={n:>4}  acc {plain_hits / n:6.1%}")
+
+
+def safety(rb: Any, model: Any) -> None:
+    """Emergency and refusal detection on our own everyday cases (bench/dispatch_cases.py):
+    recall on the true ones, and how many near misses were wrongly transferred or refused."""
+
+    def decide(text: str) -> Any:
+        return route(RequestFacts(content=text, kind=Kind.HELP), rb, model)
+
+    caught = sum(
+        (d := decide(t)).disposition is Disposition.EMERGENCY_TRANSFER and d.transfer_to == line
+        for t, line in EMERGENCIES
+    )
+    false_em = sum(decide(t).disposition is Disposition.EMERGENCY_TRANSFER for t in NOT_EMERGENCIES)
+    refused = sum(
+        (d := decide(t)).disposition is Disposition.NOT_ACCEPTED and d.reason_code == reason
+        for t, reason in OUT_OF_SCOPE
+    )
+    false_ref = sum(decide(t).disposition is Disposition.NOT_ACCEPTED for t in ACCEPTED_NEAR_MISSES)
+    print(
+        f"emergencies caught (right line) {caught}/{len(EMERGENCIES)}; near misses transferred "
+        f"{false_em}/{len(NOT_EMERGENCIES)}; out-of-scope refused (right reason) {refused}/{len(OUT_OF_SCOPE)}; "
+        f"accepted near misses refused {false_ref}/{len(ACCEPTED_NEAR_MISSES)}"
+    )
 
 
 def _plain_svm(train_rows: list[LabelledRow], test: list[LabelledRow]) -> int:

@@ -204,8 +204,9 @@ class DispatchModel:
         return [self.predict(t, top=top, explain=explain) for t in texts]
 
     def _terms(self, cols: np.ndarray[Any, Any], vals: np.ndarray[Any, Any], best: int, n: int = 5) -> tuple[str, ...]:
-        """The words (rjieba words and word pairs, not character n-grams, which read as fragments)
-        of this text with the largest weight × value towards the best group."""
+        """The words (rjieba words of two or more characters; neither character n-grams nor word
+        pairs, which read as fragments) of this text with the largest weight × value towards the
+        best group."""
         w = self.groups.weights
         if w is None or not len(cols) or not self.names:
             return ()
@@ -220,7 +221,9 @@ class DispatchModel:
         for k in np.argsort(-contrib, kind="stable"):
             if contrib[k] <= 0 or len(out) >= n:
                 break
-            term = self.names[int(cols[k])].replace(" ", "")
-            if len(term) >= 2 and not any(term in other or other in term for other in out):
-                out.append(term)
+            term = self.names[int(cols[k])]
+            # single words only: word pairs with a particle (峄城区 的) read as fragments
+            if " " in term or len(term) < 2 or any(term in other or other in term for other in out):
+                continue
+            out.append(term)
         return tuple(out)

@@ -248,6 +248,11 @@ def _resolve_area(rulebook: Rulebook, c: _Compiled, area: AreaInput, texts: tupl
         elif district is None:
             raise FactsError("area.town", "area.unknown_town", f"未知的镇（街）：{town_name}，请同时填写所属区（市）")
     village = area.village.strip() if area.village else None
+    if district is not None and town is None and town_name is None:
+        # the agent named the district only: a town of that district named in the text is kept
+        found = _area_from_text(c, texts)
+        if found.town is not None and found.district == district.code:
+            town, town_name = rulebook.units[found.town], found.town_name
     if district is not None:
         return ResolvedArea(
             district=district.code,
@@ -501,7 +506,8 @@ def route(
         cat, cat_hits = _infer(c, mask >> c.category_shift, content)
         source = "keywords" if cat else None
 
-    if cat is not None and cat.territorial and area.conflict and source != "agent":
+    conflict = cat is not None and cat.territorial and bool(area.conflict)
+    if conflict:
         # a place-bound matter naming two districts: the centre decides where, not the first one found
         cat, source, unsure, cat_hits = None, None, True, ()
     rule = _first_rule(c, facts, line, cat, area.district is not None, unsure)
@@ -518,6 +524,10 @@ def route(
         "responsible": line.ref.responsible_text if line else "",
     }
     explanation = rule.explanation.format_map(values)
+    if conflict and rule.rule_id == "classifier.unsure":
+        explanation = (
+            f"诉求属属地管理事项，但内容中出现多个区（市），无法确定事发地，转{values['unit']}核实事发地后人工派单。"
+        )
     if source == "model" and cat is not None and best is not None:
         conf = next((s.confidence for s in suggestions if s.category == cat.code), best.confidence)
         explanation += (
@@ -586,7 +596,8 @@ def _closed(
 
 
 def _how(source: Literal["agent", "model"], confidence: float | None) -> str:
-    return "座席选择" if source == "agent" else f"分类器判定（置信度{(confidence or 0):.0%}）"
+    """Who decided; for the model, the confidence summed over the leaves of that line or reason."""
+    return "座席选择" if source == "agent" else f"分类器判定（同类事项合计置信度{(confidence or 0):.0%}）"
 
 
 def _transfer(

@@ -86,6 +86,7 @@ def render(
             "csrf": csrf,
             "unit_name": lambda code: _unit_name(rulebook, code),
             "category_label": lambda code: _category_label(rulebook, code),
+            "place_name": lambda value: _place_name(rulebook, value),
             **context,
         },
         status_code=status_code,
@@ -108,3 +109,13 @@ def _category_label(rulebook: Any, code: str | None) -> str:
     catalogue = rulebook.catalogue
     node = catalogue.nodes.get(code) if catalogue is not None else None
     return " / ".join(node.path) if node is not None else "未分类"
+
+
+def _place_name(rulebook: Any, value: str | None) -> str:
+    """A district or town as people name it: a unit code becomes its place name, a name stays."""
+    if not value:
+        return ""
+    unit = rulebook.units.get(value)
+    if unit is None:
+        return value
+    return str(unit.area_names[0] if unit.area_names else unit.name)

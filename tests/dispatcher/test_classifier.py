@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bench.dispatch_cases import ACCEPTED_NEAR_MISSES, EMERGENCIES, NOT_EMERGENCIES, OUT_OF_SCOPE
 from dispatcher.classifier import DispatchModel
-from dispatcher.routing import RequestFacts, route
+from dispatcher.routing import AreaInput, RequestFacts, route
 from hotline.dispatch.training import _prepare, catalogue_examples, fit
 from routing_rules.loader import Rulebook
 from routing_rules.schema import CallerType, Disposition, Kind
@@ -72,17 +73,7 @@ def test_each_first_level_group_is_recognised_in_everyday_words(
     assert group in top3
 
 
-@pytest.mark.parametrize(
-    ("content", "line"),
-    [
-        ("快来人啊，我家厨房着火了，火苗都窜到房顶了", "119"),
-        ("家里燃气泄漏了，闻到很大煤气味，阀门关不上", "119"),
-        ("我们被困在电梯里出不来了，里面有老人和孩子", "119"),
-        ("我爸突然倒在地上叫不醒了，嘴唇发紫，快派救护车", "120"),
-        ("路口两车相撞堵在路中间，需要交警来处理", "122"),
-        ("有人拿着刀在小区门口追着砍人，快派警察来", "110"),
-    ],
-)
+@pytest.mark.parametrize(("content", "line"), EMERGENCIES)
 def test_clear_emergencies_in_everyday_words_are_transferred(
     rulebook: Rulebook, dispatch_model: DispatchModel, content: str, line: str
 ) -> None:
@@ -95,16 +86,7 @@ def test_clear_emergencies_in_everyday_words_are_transferred(
     assert d.model_version == dispatch_model.version
 
 
-@pytest.mark.parametrize(
-    "content",
-    [
-        "上个月我母亲在医院突然昏迷，医生半天才来处理，我要投诉这个医生",
-        "去年小区着过一次火，到现在消防通道还是被车堵着",
-        "前几天出了车祸，保险公司到现在都不给理赔",
-        "村里的炼油厂污染环境，纪委也不管",
-        "我们单位电梯经常坏，上周还把人关在里面半小时，物业一直不修",
-    ],
-)
+@pytest.mark.parametrize("content", NOT_EMERGENCIES)
 def test_narratives_of_past_events_and_passing_mentions_are_not_emergencies(
     rulebook: Rulebook, dispatch_model: DispatchModel, content: str
 ) -> None:
@@ -112,15 +94,7 @@ def test_narratives_of_past_events_and_passing_mentions_are_not_emergencies(
     assert d.disposition is not Disposition.EMERGENCY_TRANSFER
 
 
-@pytest.mark.parametrize(
-    ("content", "reason"),
-    [
-        ("对法院的判决不服，要求改判", "litigation"),
-        ("劳动仲裁的裁决我不认，要求撤销仲裁结果", "arbitration"),
-        ("我要实名举报镇长收受贿赂，请求纪委查处", "discipline_inspection"),
-        ("帮我查一下前夫现在住在哪里、手机号是多少", "secrets_privacy"),
-    ],
-)
+@pytest.mark.parametrize(("content", "reason"), OUT_OF_SCOPE)
 def test_clear_out_of_scope_requests_are_not_accepted(
     rulebook: Rulebook, dispatch_model: DispatchModel, content: str, reason: str
 ) -> None:
@@ -130,15 +104,7 @@ def test_clear_out_of_scope_requests_are_not_accepted(
     assert d.script == rulebook.not_accepted[reason].script
 
 
-@pytest.mark.parametrize(
-    "content",
-    [
-        "村里的炼油厂污染环境，纪委也不管",
-        "老板拖欠工资半年了，再不给我就去法院起诉他",
-        "想打官司但是没钱请律师，怎么申请法律援助",
-        "物业乱收停车费，说不交就强制执行锁车",
-    ],
-)
+@pytest.mark.parametrize("content", ACCEPTED_NEAR_MISSES)
 def test_passing_mentions_of_courts_or_discipline_are_accepted(
     rulebook: Rulebook, dispatch_model: DispatchModel, content: str
 ) -> None:
@@ -293,21 +259,6 @@ def test_an_agent_category_never_silences_an_emergency(rulebook: Rulebook, dispa
     assert d.script is not None and "燃气" in d.script  # the leaf's own script, not the fire script
 
 
-@pytest.mark.parametrize(
-    ("content", "line"),
-    [
-        ("薛城区巨山街道平安路附近起火了，情况紧急！", "119"),
-        ("我家孩子掉河里了", "120"),
-        ("来电称小区门口有人闹事打人，请求马上处理", "110"),
-    ],
-)
-def test_emergencies_with_a_place_or_extra_words_are_still_transferred(
-    rulebook: Rulebook, dispatch_model: DispatchModel, content: str, line: str
-) -> None:
-    d = route(facts(content, Kind.HELP), rulebook, dispatch_model)
-    assert (d.disposition, d.transfer_to) == (Disposition.EMERGENCY_TRANSFER, line)
-
-
 def test_a_place_bound_matter_naming_two_districts_goes_to_the_centre(
     rulebook: Rulebook, dispatch_model: DispatchModel
 ) -> None:
@@ -326,3 +277,18 @@ def test_a_leaf_limit_applies_only_when_the_leaf_chose_the_unit(
     merged = route(facts("井盖丢了", category="urban_rural.municipal.manhole", line="12333"), rulebook, dispatch_model)
     assert merged.units[0].code == "city.human_resources"
     assert merged.time_limit_working_days is None
+
+
+def test_a_town_in_the_text_is_kept_when_the_agent_typed_only_its_district(rulebook: Rulebook) -> None:
+    d = route(facts("薛城区常庄街道光明路的路灯坏了好几天了", area=AreaInput(district="薛城区")), rulebook)
+    assert (d.area.district, d.area.town) == ("district.xuecheng", "town.xuecheng.changzhuang")
+    other = route(facts("山亭区西集镇的路灯坏了", area=AreaInput(district="薛城区")), rulebook)
+    assert other.area.town is None  # a town of another district is not taken
+
+
+def test_two_districts_send_even_the_agents_place_bound_category_to_the_centre(
+    rulebook: Rulebook, dispatch_model: DispatchModel
+) -> None:
+    d = route(facts("我住滕州，在峄城区上班，峄城区的路坏了", category="housing.property"), rulebook, dispatch_model)
+    assert d.units[0].code == "centre.dispatch"
+    assert "多个区（市）" in d.explanation
