@@ -166,8 +166,8 @@ class DispatchModel:
     def predict(self, text: str, top: int = 3, explain: bool = True) -> Prediction:
         """Ranked leaves for one text, best first by ``P(group) × P(leaf | group)``.
 
-        Leaves are scored within the groups that can reach the top (the best ``top`` groups and
-        any above 5 %); a group with a single leaf proposes it. ``ranked`` keeps every leaf scored
+        Leaves are scored within the most probable group and any other above 5 % (a leaf of a
+        group below 5 % cannot reach 5 % itself); a group with a single leaf proposes it. ``ranked`` keeps every leaf scored
         above 0.1 % (for confidences summed over leaves). Ranking by the joint confidence was as
         good as taking the best leaf of the most probable group on our held-out split, and better
         on the public sample, so the suggestions are simply best first.
@@ -180,7 +180,7 @@ class DispatchModel:
         scores: list[np.ndarray[Any, Any]] = []
         for rank, gi in enumerate(order):
             p = float(pg[gi])
-            if rank >= top and p < 0.05:
+            if rank > 0 and p < 0.05:
                 break
             model = self.leaves.get(groups[gi])
             if model is None:
