@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from dispatcher.classifier import DispatchModel, Prediction
 from routing_rules.catalogue import Leaf
@@ -315,6 +315,22 @@ def _infer(c: _Compiled, mask: int, content: str) -> tuple[_Cat | None, tuple[st
     return None, ()
 
 
+K = TypeVar("K", "_Marker", "_Reason")
+
+
+def _first_hit(mask: int, items: Sequence[K], content: str) -> tuple[K, tuple[str, ...]] | None:
+    """The first item (in rulebook order) flagged in ``mask`` whose keywords occur in the content
+    and none of whose exclusions do, with the keywords that hit (the rule-based fallback)."""
+    while mask:
+        low = mask & -mask
+        item = items[low.bit_length() - 1]
+        hits = _hits(item.keywords, content)
+        if hits and not _any_in(item.keywords_none, content):
+            return item, hits
+        mask ^= low
+    return None
+
+
 def _hits(keywords: tuple[str, ...], text: str) -> tuple[str, ...]:
     return tuple([k for k in keywords if k in text])  # a list display is quicker than a generator here
 
@@ -392,26 +408,22 @@ def route(
         return _transfer(c, urgent_leaf, urgent_conf, area, merger_ref, "model", warnings, extra)
     if model is None:
         mask = c.keyword_index.candidates(content)
-        emergency = mask & c.emergency_mask
-        while emergency:
-            low = emergency & -emergency
-            marker = c.emergency[low.bit_length() - 1]
-            hits = _hits(marker.keywords, content)
-            if hits and not _any_in(marker.keywords_none, content):
-                return _closed(
-                    c,
-                    Disposition.EMERGENCY_TRANSFER,
-                    area,
-                    merger_ref,
-                    marker.rule_id,
-                    f"诉求内容含紧急情形（{'、'.join(hits)}），属{marker.service}，立即转接{marker.transfer_to}"
-                    "（实施方案第4条）。",
-                    marker.script,
-                    warnings,
-                    transfer_to=marker.transfer_to,
-                    hits=hits,
-                )
-            emergency ^= low
+        found_marker = _first_hit(mask & c.emergency_mask, c.emergency, content)
+        if found_marker is not None:
+            marker, hits = found_marker
+            return _closed(
+                c,
+                Disposition.EMERGENCY_TRANSFER,
+                area,
+                merger_ref,
+                marker.rule_id,
+                f"诉求内容含紧急情形（{'、'.join(hits)}），属{marker.service}，立即转接{marker.transfer_to}"
+                "（实施方案第4条）。",
+                marker.script,
+                warnings,
+                transfer_to=marker.transfer_to,
+                hits=hits,
+            )
     else:
         mask = 0
 
@@ -452,25 +464,21 @@ def route(
     if prediction is not None and facts.category is None:
         warnings.extend(_candidate_warnings(c, prediction, policy.warn_threshold))
     if model is None:
-        refusal = (mask >> c.refusal_shift) & c.refusal_mask
-        while refusal:
-            low = refusal & -refusal
-            reason = c.refusals[low.bit_length() - 1]
-            hits = _hits(reason.keywords, content)
-            if hits and not _any_in(reason.keywords_none, content):
-                return _closed(
-                    c,
-                    Disposition.NOT_ACCEPTED,
-                    area,
-                    merger_ref,
-                    reason.rule_id,
-                    f"诉求内容含“{'、'.join(hits)}”，属“{reason.title}”，登记不予受理（实施方案第7条）。",
-                    reason.script,
-                    warnings,
-                    reason_code=reason.code,
-                    hits=hits,
-                )
-            refusal ^= low
+        found_reason = _first_hit((mask >> c.refusal_shift) & c.refusal_mask, c.refusals, content)
+        if found_reason is not None:
+            reason, hits = found_reason
+            return _closed(
+                c,
+                Disposition.NOT_ACCEPTED,
+                area,
+                merger_ref,
+                reason.rule_id,
+                f"诉求内容含“{'、'.join(hits)}”，属“{reason.title}”，登记不予受理（实施方案第7条）。",
+                reason.script,
+                warnings,
+                reason_code=reason.code,
+                hits=hits,
+            )
 
     # 3. the category: the agent's, else the classifier's confident leaf, else (no model) keywords
     cat: _Cat | None
