@@ -136,7 +136,6 @@ class DispatchModel:
     """First-level group code -> the classifier of its leaves."""
     names: list[str] = field(default_factory=list)
     """Column -> feature text (for explanations)."""
-    info: dict[str, Any] = field(default_factory=dict)
 
     def features(self, text: str) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
         """Sparse TF-IDF features of ``text``: sorted column indices and their values."""

@@ -666,6 +666,17 @@ def _refuse(
     )
 
 
+def suggestions_for(rulebook: Rulebook, prediction: Prediction, area: ResolvedArea) -> tuple[Suggestion, ...]:
+    """The suggestions of a prediction at a place, as intake makes them (the centre's queue)."""
+    return _suggestions(_compiled(rulebook), rulebook, prediction, area)
+
+
+def target_unit(rulebook: Rulebook, category: str, area: ResolvedArea) -> str:
+    """The lead unit a dispatchable leaf goes to at this place (territorial: the place's town
+    sub-centre or district platform, else the leaf's unit). Raises ``KeyError`` for an unknown leaf."""
+    return _target(_compiled(rulebook).category_by_code[category], area)
+
+
 def _strongest(
     c: _Compiled, prediction: Prediction | None, kind: Literal["emergency", "out_of_scope"]
 ) -> tuple[str | None, float, Leaf | None]:
@@ -737,11 +748,8 @@ def _suggestions(
         leaf = c.leaves.get(cand.leaf)
         if leaf is None:
             continue
-        unit: str | None = None
-        if leaf.unit is not None:
-            unit = leaf.unit
-            if leaf.scope is CategoryScope.TERRITORIAL and area.district is not None:
-                unit = area.town or area.district
+        cat = c.category_by_code.get(leaf.code)
+        unit = _target(cat, area) if cat is not None else None
         out.append(
             Suggestion(
                 category=leaf.code,

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from routing_rules.catalogue import Catalogue, CatalogueError, catalogue_files, load_catalogue
+from routing_rules.catalogue import Catalogue, CatalogueError, load_catalogue
 from routing_rules.schema import (
     Category,
     Disposition,
@@ -186,13 +186,12 @@ def load_rulebook(directory: Path | str | None = None) -> Rulebook:
     unit_map = {u.code: u for u in units}
     reason_codes = {r.code for r in policy.not_accepted}
     cat_dir = base / "catalogue"
-    for path in catalogue_files(cat_dir):
-        digest.update(b"catalogue/" + path.relative_to(cat_dir).as_posix().encode() + b"\0" + path.read_bytes())
     try:
         catalogue = load_catalogue(cat_dir, unit_map.__contains__, reason_codes.__contains__)
     except CatalogueError as exc:
         where = "catalogue" if exc.file == "." else f"catalogue/{exc.file}"
         raise RulebookError(where, exc.entry, exc.problem) from exc
+    digest.update(b"catalogue\0" + catalogue.digest.encode())  # its files, read once by its loader
     keywords = {f.category: f.keywords for f in fallback}
     categories = [
         Category(

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatcher.classifier import DispatchModel
 from dispatcher.lifecycle import Action, Status
-from dispatcher.routing import RequestFacts, route
+from dispatcher.routing import AreaInput, FactsError, ResolvedArea, resolve_area, suggestions_for, target_unit
 from hotline.dispatch import repository as repo
 from hotline.dispatch import storage
 from hotline.dispatch.evaluation import evaluate
@@ -33,7 +33,7 @@ from hotline.workflow.actions import redispatch
 from hotline.workflow.common import CENTRE, load, record, require_role
 from routing_rules.catalogue import Catalogue, Leaf
 from routing_rules.loader import Rulebook
-from routing_rules.schema import CategoryScope, Kind
+from routing_rules.schema import Kind
 
 LABEL_SOURCES = ("import", "intake", "centre", "return")
 MANUAL_DISPATCH_UNIT = "centre.dispatch"
@@ -351,14 +351,6 @@ async def model_overview(session: AsyncSession, rt: Runtime) -> dict[str, Any]:
     }
 
 
-def suggest(rulebook: Rulebook, model: DispatchModel | None, content: str) -> list[dict[str, Any]]:
-    """The classifier's suggestions for a text (the centre's manual dispatch list)."""
-    if model is None:
-        return []
-    decision = route(RequestFacts(content=content, kind=Kind.COMPLAINT), rulebook, model)
-    return [s.as_dict() for s in decision.suggestions]
-
-
 # --- the centre's manual dispatch (人工派单) ---------------------------------------------------
 
 
@@ -391,9 +383,7 @@ async def manual_dispatch(
             else f"未知的派单目录事项：{category}"
         )
         raise InvalidInput.one("category", "category.not_dispatchable", message)
-    target = unit or cat.unit
-    if unit is None and cat.scope is CategoryScope.TERRITORIAL:
-        target = _territorial_unit(rt.rulebook, ticket) or cat.unit
+    target = unit or target_unit(rt.rulebook, cat.code, _ticket_area(rt.rulebook, ticket))
     if target not in rt.rulebook.units or target == MANUAL_DISPATCH_UNIT:
         raise InvalidInput.one("unit", "unit.unknown", f"未知的承办单位：{target}")
     now = rt.clock()
@@ -415,75 +405,42 @@ async def manual_dispatch(
     return {"number": ticket.number, "status": ticket.status, "lead_unit": target, "category": cat.code}
 
 
-def _territorial_unit(rulebook: Rulebook, ticket: Ticket) -> str | None:
-    """The place's platform: the town sub-centre when the ticket names one, else its district."""
-    if ticket.area_town and ticket.area_town in rulebook.units:
-        return ticket.area_town
-    if ticket.area_town and ticket.area_town in rulebook.area_index:
-        return rulebook.area_index[ticket.area_town]
-    return ticket.area_district
+def _ticket_area(rulebook: Rulebook, ticket: Ticket) -> ResolvedArea:
+    """The place recorded on a ticket, resolved as intake resolves it (unknown if no longer valid)."""
+    try:
+        return resolve_area(rulebook, AreaInput(district=ticket.area_district, town=ticket.area_town))
+    except FactsError:
+        return ResolvedArea()
 
 
 async def manual_queue_view(session: AsyncSession, rt: Runtime) -> list[dict[str, Any]]:
     """The centre's manual-dispatch queue with the classifier's suggestions for each ticket.
 
-    Suggestions come from the current model (so a better model helps the queue at once); when
-    there is none, from the decision stored at intake.
+    Suggestions come from the current model at the ticket's place, made as intake makes them (so a
+    better model helps the queue at once); without a model, from the decision stored at intake.
     """
     rows = await repo.manual_queue(session)
     model = await current_model(session, rt)
     predictions = model.predict_many([t.content for t, _ in rows], top=3) if model is not None and rows else []
     out = []
-    cat = catalogue_of(rt.rulebook)
     for i, (ticket, decision) in enumerate(rows):
         if model is not None:
-            suggestions = []
-            for c in predictions[i].candidates:
-                leaf = cat.leaves.get(c.leaf)
-                if leaf is None:
-                    continue
-                unit = leaf.unit
-                if leaf.unit and leaf.scope is CategoryScope.TERRITORIAL:
-                    unit = _territorial_unit(rt.rulebook, ticket) or leaf.unit
-                suggestions.append(
-                    {
-                        "category": leaf.code,
-                        "category_path": list(leaf.path),
-                        "confidence": c.confidence,
-                        "unit": unit,
-                        "unit_name": _unit_name(rt.rulebook, unit),
-                        "dispatchable": leaf.code in rt.rulebook.categories,
-                    }
-                )
+            made = suggestions_for(rt.rulebook, predictions[i], _ticket_area(rt.rulebook, ticket))
+            suggestions = [s.as_dict() for s in made]
         else:
-            stored = decision.decision.get("suggestions", []) if decision is not None else []
-            suggestions = [dict(s, dispatchable=s.get("category") in rt.rulebook.categories) for s in stored]
+            suggestions = decision.decision.get("suggestions", []) if decision is not None else []
+        for s in suggestions:
+            s["dispatchable"] = s.get("category") in rt.rulebook.categories
         out.append(
             {
                 "number": ticket.number,
                 "content": ticket.content,
                 "created_at": ticket.created_at,
                 "kind": ticket.kind,
-                "area": _area_label(rt.rulebook, ticket),
+                "district": ticket.area_district,
+                "town": ticket.area_town,
                 "reason": decision.decision.get("explanation") if decision is not None else "",
                 "suggestions": suggestions,
             }
         )
     return out
-
-
-def _unit_name(rulebook: Rulebook, code: str | None) -> str | None:
-    unit = rulebook.units.get(code) if code else None
-    return unit.name if unit is not None else None
-
-
-def _area_label(rulebook: Rulebook, ticket: Ticket) -> str:
-    """The ticket's place as people name it (district, then town), never as codes."""
-    parts: list[str] = []
-    district = rulebook.units.get(ticket.area_district) if ticket.area_district else None
-    if district is not None:
-        parts.append(district.area_names[0] if district.area_names else district.name)
-    if ticket.area_town:
-        town = rulebook.units.get(ticket.area_town)
-        parts.append(town.area_names[0] if town is not None and town.area_names else ticket.area_town)
-    return "".join(parts)

@@ -309,7 +309,6 @@ def train(catalogue: Catalogue, examples: Iterable[Example], version: str) -> Tr
     model, _ = fit(catalogue, data, version)
     counts = dict(sorted(Counter(e.source for e in data).items()))
     result_metrics["train_n"] = len(train_set)
-    model.info = {"metrics": result_metrics, "counts": counts}
     return TrainResult(
         model=model,
         metrics=result_metrics,
