@@ -388,7 +388,9 @@ def route(
     }
     chosen_leaf = c.leaves.get(facts.category) if facts.category is not None else None
     best = prediction.best if prediction is not None else None
-    best_leaf = c.leaves.get(best.leaf) if best is not None else None
+    # emergencies and refusals are weighed by the group classifier alone (Prediction.by_group)
+    flag_rank = (prediction.by_group or prediction.ranked) if prediction is not None else ()
+    flag_leaf = c.leaves.get(flag_rank[0].leaf) if flag_rank else None
 
     # 1. emergencies (item 4): the agent's choice, the classifier's best leaf, or (no model) keywords
     if chosen_leaf is not None and chosen_leaf.emergency is not None:
@@ -398,7 +400,7 @@ def route(
     urgent, urgent_conf, urgent_leaf = _strongest(c, prediction, "emergency")
     # The emergency leaves together reach the threshold, and either the best leaf is one of them or
     # they hold most of the probability (a past entrapment told in a lift complaint stays a complaint).
-    urgent_best = best_leaf is not None and best_leaf.emergency is not None
+    urgent_best = flag_leaf is not None and flag_leaf.emergency is not None
     if (
         urgent is not None
         and urgent_leaf is not None
@@ -455,8 +457,8 @@ def route(
     )
     if (
         reason_leaf is not None
-        and best_leaf is not None
-        and best_leaf.out_of_scope == refuse_code
+        and flag_leaf is not None
+        and flag_leaf.out_of_scope == refuse_code
         and reason_conf >= policy.refuse_threshold
     ):
         # Refused only when the best leaf itself asks for what only that channel gives.
@@ -691,7 +693,7 @@ def _strongest(
         return None, 0.0, None
     totals: dict[str, float] = {}
     leaves: dict[str, Leaf] = {}
-    for cand in prediction.ranked:
+    for cand in prediction.by_group or prediction.ranked:
         leaf = c.leaves.get(cand.leaf)
         key = getattr(leaf, kind) if leaf is not None else None
         if key is None or leaf is None:

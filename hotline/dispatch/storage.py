@@ -13,9 +13,10 @@ import json
 import zipfile
 from typing import Any
 
+import numpy as np
 import skops.io as sio
 
-from dispatcher.classifier import DispatchModel, Linear
+from dispatcher.classifier import DispatchModel, Linear, SparseLinear
 
 TRUSTED_TYPES = frozenset(
     {
@@ -31,7 +32,9 @@ TRUSTED_TYPES = frozenset(
 """Exactly the types a stored model is made of; anything else (``builtins.exec`` included) is refused."""
 TRUSTED_LOADERS = frozenset({"DictNode", "ListNode", "JsonNode", "NdArrayNode", "TypeNode"})
 
-FORMAT = 1
+FORMAT = 2
+"""2 added the second-level classifier; archives of format 1 (without it) still load."""
+READABLE = frozenset({1, 2})
 
 
 class UntrustedModel(Exception):
@@ -60,6 +63,30 @@ def _linear_in(d: dict[str, Any]) -> Linear:
     )
 
 
+def _sparse_out(m: SparseLinear) -> dict[str, Any]:
+    return {
+        "classes": list(m.classes),
+        "indptr": m.indptr,
+        "indices": m.indices,
+        "data": m.data,
+        "intercept": m.intercept,
+        "cal_a": m.cal_a,
+        "cal_b": m.cal_b,
+    }
+
+
+def _sparse_in(d: dict[str, Any]) -> SparseLinear:
+    return SparseLinear(
+        classes=[str(c) for c in d["classes"]],
+        indptr=d["indptr"],
+        indices=d["indices"],
+        data=d["data"],
+        intercept=d["intercept"],
+        cal_a=d["cal_a"],
+        cal_b=d["cal_b"],
+    )
+
+
 def dump(model: DispatchModel) -> bytes:
     """The model as a skops archive (bytes)."""
     state = {
@@ -73,6 +100,9 @@ def dump(model: DispatchModel) -> bytes:
         "word_idf": model.word_idf,
         "groups": _linear_out(model.groups),
         "leaves": {g: _linear_out(m) for g, m in model.leaves.items()},
+        "seconds": None if model.seconds is None else _sparse_out(model.seconds),
+        "second_group": model.second_group,
+        "blend": float(model.blend),
     }
     return bytes(sio.dumps(state, compression=8))
 
@@ -110,7 +140,7 @@ def load(blob: bytes) -> DispatchModel:
         raise UntrustedModel(f"模型文件包含不受信任的类型：{', '.join(refused)}")
     try:
         state: Any = sio.loads(blob, trusted=sorted(found))
-        if not isinstance(state, dict) or state.get("format") != FORMAT:
+        if not isinstance(state, dict) or state.get("format") not in READABLE:
             raise UntrustedModel("模型文件格式不符")
         names = str(state["names"]).split("\n")
         offset = len(state["char_idf"])
@@ -124,6 +154,9 @@ def load(blob: bytes) -> DispatchModel:
             groups=_linear_in(state["groups"]),
             leaves={str(g): _linear_in(m) for g, m in state["leaves"].items()},
             names=names,
+            seconds=None if state.get("seconds") is None else _sparse_in(state["seconds"]),
+            second_group=None if state.get("second_group") is None else np.asarray(state["second_group"]),
+            blend=float(state.get("blend", 1.0)),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise UntrustedModel(f"模型文件格式不符：{exc}") from exc

@@ -7,13 +7,24 @@ Every sentence here is written for these tests (none comes from the catalogue or
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from bench.dispatch_cases import ACCEPTED_NEAR_MISSES, EMERGENCIES, NOT_EMERGENCIES, OUT_OF_SCOPE
 from dispatcher.classifier import DispatchModel
 from dispatcher.routing import AreaInput, RequestFacts, route
-from hotline.dispatch.training import _prepare, catalogue_examples, fit
+from hotline.dispatch.training import (
+    DEFAULT_BLEND,
+    MIN_REAL_HELD_OUT,
+    Example,
+    _prepare,
+    catalogue_examples,
+    choose_blend,
+    fit,
+    with_blend,
+)
 from routing_rules.loader import Rulebook
 from routing_rules.schema import CallerType, Disposition, Kind
 
@@ -35,7 +46,10 @@ def group_of(rb: Rulebook, leaf: str | None) -> str | None:
         ("单位一直没给我缴住房公积金，想问问怎么补缴", "城乡建设"),
         ("村东头那家塑料颗粒厂天天晚上偷排黑烟，呛得人睁不开眼", "环境保护"),
         ("河里漂着一层油花，上游好像有厂子往河里排污水", "环境保护"),
-        ("12路公交车司机开车特别猛，还不按站停车，乘客下不了车", "交通运输"),
+        (
+            "12路公交车司机开车特别猛，还不按站停车，乘客下不了车",
+            "城乡建设",
+        ),  # 分类体系：城乡建设/城市建设和市政管理/公共汽车
         ("打的出租车司机故意绕远路，平时二十块的路收了四十", "交通运输"),
         ("孩子今年上小学，我们户口在这边却被划到很远的学校", "教育文体"),
         ("学校老师暑假在家里偷偷办补习班，一节课收一百多", "教育文体"),
@@ -51,7 +65,10 @@ def group_of(rb: Rulebook, leaf: str | None) -> str | None:
         ("我是退伍军人，安置工作的事情一直没人落实", "民政"),
         ("村里发的耕地地力补贴我家今年没拿到", "农村农业"),
         ("买的玉米种子种下去一半没出苗，怀疑是假种子", "农村农业"),
-        ("办不动产权证跑了好几趟，说是缺一个测绘报告", "国土资源"),
+        (
+            "办不动产权证跑了好几趟，说是缺一个测绘报告",
+            "城乡建设",
+        ),  # 分类体系：城乡建设/住房保障与房地产/房产证登记、办理
         ("有人在村里耕地上偷偷盖厂房，占了好几亩良田", "国土资源"),
         ("我们公司申报的稳岗补贴审核很久了还没发下来", "经济管理"),
         ("开发票的时候系统一直提示税号错误，想咨询税务", "经济管理"),
@@ -215,6 +232,10 @@ def test_training_is_deterministic(rulebook: Rulebook) -> None:
         assert m.classes == b.leaves[g].classes
         if m.weights is not None:
             assert np.array_equal(m.weights, b.leaves[g].weights)  # type: ignore[arg-type]
+    assert a.seconds is not None and b.seconds is not None
+    assert a.seconds.classes == b.seconds.classes
+    assert np.array_equal(a.seconds.data, b.seconds.data) and np.array_equal(a.seconds.indices, b.seconds.indices)
+    assert a.blend == b.blend
 
 
 def test_compiled_inference_equals_scikit_learn(rulebook: Rulebook) -> None:
@@ -248,6 +269,54 @@ def test_compiled_inference_equals_scikit_learn(rulebook: Rulebook) -> None:
         for i, text in enumerate(texts):
             c, v = model.features(text)
             assert np.allclose(model.leaves[g].proba(c, v), expected[i], atol=1e-6)
+    # the second-level classifier, pruned as trained, and its sum per group blended in
+    assert model.seconds is not None and model.second_group is not None and fitted.second_clf is not None
+    seconds = fitted.second_clf.predict_proba(x)
+    kept = fitted.second_clf.calibrated_classifiers_[0].estimator.coef_
+    assert 0 < np.count_nonzero(kept) <= 0.11 * kept.size
+    for i, text in enumerate(texts):
+        c, v = model.features(text)
+        assert np.allclose(model.seconds.proba(c, v), seconds[i], atol=1e-6)
+        summed = np.zeros(len(model.groups.classes))
+        for k, code in enumerate(fitted.second_clf.classes_):
+            summed[model.groups.classes.index(rulebook.catalogue.nodes[code].path_codes[0])] += seconds[i][k]
+        want = model.blend * proba[i] + (1 - model.blend) * summed
+        assert np.allclose(model.group_proba(c, v), want, atol=1e-6)
+        assert abs(model.group_proba(c, v).sum() - 1) < 1e-9
+
+
+def test_the_blend_is_chosen_on_held_out_real_requests_only_when_there_are_enough(rulebook: Rulebook) -> None:
+    assert rulebook.catalogue is not None
+    cat = rulebook.catalogue
+    some = {"labour_social", "education_culture", "science_it"}
+    data = [e for e in _prepare(cat, catalogue_examples(cat)) if cat.nodes[e.label].path_codes[0] in some]
+    model, _ = fit(cat, data, "x")
+    held = data[:200]
+    assert choose_blend(cat, model, held) == DEFAULT_BLEND  # written examples only
+    # "real" requests labelled as the group classifier sees them: the blend moves towards it
+    classes = model.groups.classes
+    assert model.seconds is not None and model.second_group is not None
+    agree: list[Example] = []
+    disagree: list[Example] = []
+    # texts of matters the model was not trained on: it must guess, and its two views differ
+    others = [e.text for e in _prepare(cat, catalogue_examples(cat)) if cat.nodes[e.label].path_codes[0] not in some]
+    for text in others[::5]:
+        cols, vals = model.features(text)
+        by_group = int(np.argmax(model.groups.proba(cols, vals)))
+        summed = np.bincount(model.second_group, weights=model.seconds.proba(cols, vals), minlength=len(classes))
+        (agree if by_group == int(np.argmax(summed)) else disagree).append(Example(text, classes[by_group], "import"))
+    assert disagree
+    real = disagree + agree[: max(0, MIN_REAL_HELD_OUT - len(disagree))]
+
+    def hits(blend: float, items: list[Example]) -> int:
+        m = with_blend(model, blend)
+        return sum(classes[int(np.argmax(m.group_proba(*m.features(e.text))))] == e.label for e in items)
+
+    assert len(real) >= MIN_REAL_HELD_OUT and hits(DEFAULT_BLEND, real) < len(real)
+    assert choose_blend(cat, model, real[: MIN_REAL_HELD_OUT - 1]) == DEFAULT_BLEND  # too few to choose
+    chosen = choose_blend(cat, model, real)
+    assert chosen > DEFAULT_BLEND and hits(chosen, real) == len(real) == hits(1.0, real)
+    assert with_blend(model, 0.5).blend == 0.5 and with_blend(replace(model, seconds=None), 0.5).blend == 1.0
 
 
 def test_an_agent_category_never_silences_an_emergency(rulebook: Rulebook, dispatch_model: DispatchModel) -> None:

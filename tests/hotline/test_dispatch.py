@@ -306,6 +306,7 @@ async def test_centre_pages_for_catalogue_model_and_manual_dispatch(
     assert catalogue.status_code == 200 and "紧急转接 119" in catalogue.text
     model = await browser.get("/centre/model")
     assert model.status_code == 200 and current_model.version in model.text and number in model.text
+    assert "一级分类器占 20%，二级事项概率按一级汇总占 80%" in model.text  # the default blend, no real requests
     queue = await browser.get("/centre/dispatch")
     assert queue.status_code == 200 and number in queue.text
     empty = await browser.post(f"/centre/dispatch/{number}", data={"csrf": csrf_of(queue.text), "category": ""})
