@@ -25,7 +25,7 @@ from hotline.public import KIND_LABELS
 from hotline.requestctx import RuntimeDep, SessionDep
 from hotline.runtime import Runtime
 from hotline.users import Actor, Role
-from hotline.web.deps import PageActor, check_csrf, render, require_page_role
+from hotline.web.deps import FormRefused, PageActor, render, require_page_role, run_form
 from hotline.workflow import actions, callbacks, merge, reviews, supervision
 from hotline.workflow.supervision_repository import OrderFilter
 
@@ -159,17 +159,12 @@ async def _decide(
     number: str,
     form: dict[str, str] | None = None,
 ) -> Response:
-    """Every centre decision and form: CSRF, role, then the service call inside a savepoint (an
-    InvalidInput raised after a partial write leaves nothing behind); errors re-render the page with
+    """Every centre decision and form (guarded by :func:`run_form`): errors re-render the page with
     the messages and the submitted ``form`` (422), success redirects back with a fixed result code."""
-    check_csrf(request, rt.settings.secret_key, csrf)
-    require_page_role(actor, *roles)
-    try:
-        async with session.begin_nested():
-            result = await act()
-    except InvalidInput as exc:
-        ctx = _invalid(exc, number) | ({"form": form} if form is not None else {})
-        return await page(request, session, rt, actor, 422, **ctx)
+    result = await run_form(request, session, rt, actor, csrf, roles, act)
+    if isinstance(result, FormRefused):
+        ctx = _invalid(result.error, number) | ({"form": form} if form is not None else {})
+        return await page(request, session, rt, actor, result.status, **ctx)
     return _done(back, result, number)
 
 

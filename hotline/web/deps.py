@@ -5,15 +5,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatcher.lifecycle import STATUS_LABELS
-from hotline.errors import DomainError, Forbidden
+from hotline.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from hotline.requestctx import RuntimeDep, SessionDep
 from hotline.security import read_token
 from hotline.users import ROLE_LABELS, Actor, Role, actor_of, get_active_user
@@ -68,6 +70,47 @@ PageActor = Annotated[Actor, Depends(page_actor)]
 def require_page_role(actor: Actor, *roles: Role) -> None:
     if actor.role not in roles:
         raise Forbidden("当前角色无权访问此页面", code="auth.role_forbidden")
+
+
+T = TypeVar("T")
+
+
+class FormRefused(NamedTuple):
+    """A form's action refused: the page is shown again with ``error``'s problems and ``status``."""
+
+    status: int
+    error: InvalidInput
+
+
+async def run_form(
+    request: Request,
+    session: AsyncSession,
+    rt: Any,
+    actor: Actor,
+    csrf: str,
+    roles: Iterable[Role],
+    act: Callable[[], Awaitable[T]],
+    *,
+    conflicts_as_problems: bool = False,
+) -> T | FormRefused:
+    """Every page form's guard: CSRF, the role, then ``act()`` inside a savepoint, so that a refusal
+    raised after a partial write leaves nothing behind.
+
+    Returns ``act()``'s result, or :class:`FormRefused` (422) for :class:`InvalidInput`; with
+    ``conflicts_as_problems`` a :class:`Conflict` or :class:`NotFound` also comes back as a form
+    problem (409) rather than the error page. Raises ``Forbidden`` for a bad CSRF token or role.
+    """
+    check_csrf(request, rt.settings.secret_key, csrf)
+    require_page_role(actor, *roles)
+    try:
+        async with session.begin_nested():
+            return await act()
+    except InvalidInput as exc:
+        return FormRefused(422, exc)
+    except (Conflict, NotFound) as exc:
+        if not conflicts_as_problems:
+            raise
+        return FormRefused(409, InvalidInput.one("form", exc.code, exc.message))
 
 
 def render(

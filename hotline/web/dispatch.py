@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatcher.calendar import LOCAL_TZ
 from hotline.dispatch import service
-from hotline.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from hotline.errors import FieldProblem, InvalidInput
 from hotline.requestctx import RuntimeDep, SessionDep
 from hotline.runtime import Runtime
 from hotline.users import Actor, Role
-from hotline.web.deps import PageActor, check_csrf, render, require_page_role
+from hotline.web.deps import FormRefused, PageActor, render, require_page_role, run_form
 
 router = APIRouter(include_in_schema=False)
 
@@ -138,18 +138,11 @@ async def _act(
     page: Callable[[int, list[FieldProblem]], Awaitable[HTMLResponse]],
     done: str,
 ) -> Response:
-    """Every form of these pages: CSRF, the centre's role, the service call in a savepoint (a refusal
-    leaves nothing half-written), then the page again with the Chinese problems (422 for input,
-    409 for a conflict) or a redirect (303) to ``done``."""
-    check_csrf(request, rt.settings.secret_key, csrf)
-    require_page_role(actor, *CENTRE)
-    try:
-        async with session.begin_nested():
-            await act()
-    except InvalidInput as exc:
-        return await page(422, exc.problems)
-    except (Conflict, NotFound) as exc:
-        return await page(409, InvalidInput.one("form", exc.code, exc.message).problems)
+    """Every form of these pages (guarded by :func:`run_form`, the centre's roles): the page again
+    with the Chinese problems (422 for input, 409 for a conflict) or a redirect (303) to ``done``."""
+    result = await run_form(request, session, rt, actor, csrf, CENTRE, act, conflicts_as_problems=True)
+    if isinstance(result, FormRefused):
+        return await page(result.status, result.error.problems)
     return RedirectResponse(done, status_code=303)
 
 
