@@ -24,6 +24,7 @@ from hotline.dispatch import repository as repo
 from hotline.dispatch import storage
 from hotline.dispatch.evaluation import evaluate
 from hotline.dispatch.importer import ImportFileError, ReadResult, read_labelled
+from hotline.dispatch.labels import dispatchable, record_label
 from hotline.dispatch.training import Example, TrainResult, catalogue_examples, train
 from hotline.errors import Conflict, InvalidInput, NotFound
 from hotline.models import DispatchModelRow, Ticket
@@ -251,15 +252,6 @@ async def evaluate_file(
     return report, read
 
 
-async def record_label(
-    session: AsyncSession, rt: Runtime, ticket: Ticket, leaf: str, source: str, by: str | None
-) -> None:
-    """A confirmed dispatch becomes a training label (one per ticket and source, the latest wins)."""
-    if leaf not in catalogue_of(rt.rulebook).nodes:
-        return
-    await repo.upsert_ticket_label(session, ticket.id, ticket.content, leaf, source, by, rt.clock())
-
-
 # --- reading for the API and pages ------------------------------------------------------------
 
 
@@ -374,15 +366,7 @@ async def manual_dispatch(
     ticket = await load(session, actor, number)
     if ticket.lead_unit_code != MANUAL_DISPATCH_UNIT:
         raise Conflict("该工单不在热线中心人工派单队列中", code="dispatch.not_manual")
-    cat = rt.rulebook.categories.get(category)
-    if cat is None:
-        leaf = catalogue_of(rt.rulebook).leaves.get(category)
-        message = (
-            f"“{leaf.name}”属紧急转接或不予受理事项，不能派单"
-            if leaf is not None
-            else f"未知的派单目录事项：{category}"
-        )
-        raise InvalidInput.one("category", "category.not_dispatchable", message)
+    cat = dispatchable(rt.rulebook, category)
     target = unit or target_unit(rt.rulebook, cat.code, _ticket_area(rt.rulebook, ticket))
     if target not in rt.rulebook.units or target == MANUAL_DISPATCH_UNIT:
         raise InvalidInput.one("unit", "unit.unknown", f"未知的承办单位：{target}")
@@ -401,7 +385,7 @@ async def manual_dispatch(
         note=note or f"人工派单：{'/'.join(cat.path)} → {rt.rulebook.units[target].name}",
         data={"category": cat.code, "to_unit": target, "manual_dispatch": True},
     )
-    await record_label(session, rt, ticket, cat.code, "centre", actor.username)
+    await record_label(session, rt.rulebook, ticket.id, ticket.content, cat.code, "centre", actor.username, now)
     return {"number": ticket.number, "status": ticket.status, "lead_unit": target, "category": cat.code}
 
 

@@ -16,7 +16,7 @@ from dispatcher.calendar import LOCAL_TZ
 from dispatcher.classifier import DispatchModel
 from dispatcher.lifecycle import STATUS_LABELS, Action, Status, transition
 from dispatcher.routing import AreaInput, Decision, FactsError, RequestFacts, route
-from hotline.dispatch import repository as dispatch_repo
+from hotline.dispatch.labels import record_label
 from hotline.errors import Conflict, InvalidInput, NotFound
 from hotline.models import Caller, Deadline, Ticket
 from hotline.privacy import mask_credit_code, mask_name, mask_phone
@@ -160,8 +160,8 @@ async def intake(
         return await _replay(session, rt, actor, idempotency_key, digest)
     if decision.category_source == "agent" and decision.category is not None:
         # The agent's choice is a confirmed dispatch: a training label for the classifier (issue 9).
-        await dispatch_repo.upsert_ticket_label(
-            session, inserted.ticket_id, data.content, decision.category, "intake", actor.username, now
+        await record_label(
+            session, rt.rulebook, inserted.ticket_id, data.content, decision.category, "intake", actor.username, now
         )
     if due is not None and days is not None and inserted.calendar_stamp != stamp:
         # The stored calendar changed since this process cached it (an import elsewhere): recompute.

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatcher.calendar import Deadline as Due
 from dispatcher.lifecycle import Action
-from hotline.dispatch import repository as dispatch_repo
+from hotline.dispatch.labels import dispatchable, record_label
 from hotline.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hotline.models import (
     Deadline,
@@ -410,10 +410,8 @@ async def _correct_category(
     """The leaf named with a return's approval or an arbitration: the ticket's category and a label."""
     if not category:
         return
-    if category not in rt.rulebook.categories:
-        raise InvalidInput.one("category", "category.unknown", f"未知的诉求分类：{category}")
-    ticket.category = category
-    await dispatch_repo.upsert_ticket_label(session, ticket.id, ticket.content, category, "return", actor.username, now)
+    ticket.category = dispatchable(rt.rulebook, category).code
+    await record_label(session, rt.rulebook, ticket.id, ticket.content, category, "return", actor.username, now)
 
 
 async def arbitrate(

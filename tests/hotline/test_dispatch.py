@@ -134,6 +134,16 @@ async def test_return_approval_with_a_leaf_corrects_the_category_and_labels_it(
         headers=hrss.headers,
     )
     assert r.status_code == 200, r.text
+    # the same check as manual dispatch: an emergency leaf is never dispatched, an unknown code is named
+    for leaf, code in (("urban_rural.gas.leak", "category.not_dispatchable"), ("no.such.leaf", "category.unknown")):
+        refused = await client.post(
+            f"/api/v1/tickets/{number}/return/decision",
+            json={"decision": "approve", "new_unit": "city.housing_fund", "category": leaf},
+            headers=centre.headers,
+        )
+        assert refused.status_code == 422, refused.text
+        problem = refused.json()["error"]["fields"][0]
+        assert (problem["field"], problem["code"]) == ("category", code)
     r = await client.post(
         f"/api/v1/tickets/{number}/return/decision",
         json={"decision": "approve", "new_unit": "city.housing_fund", "category": "housing.provident_fund"},
