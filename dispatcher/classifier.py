@@ -230,16 +230,26 @@ class DispatchModel:
 
     def group_proba(self, cols: np.ndarray[Any, Any], vals: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         """``P(group)`` in the order of ``groups.classes``, summing to 1."""
-        return self._blended(self.groups.proba(cols, vals), cols, vals)
+        return self.blended(*self.group_views(cols, vals))
 
-    def _blended(
-        self, pg: np.ndarray[Any, Any], cols: np.ndarray[Any, Any], vals: np.ndarray[Any, Any]
+    def group_views(
+        self, cols: np.ndarray[Any, Any], vals: np.ndarray[Any, Any], second: bool = True
+    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None]:
+        """The group classifier's ``P(group)`` and the second-level probabilities summed per group
+        (``None`` without a second level or when ``second`` is false), both in the order of
+        ``groups.classes``."""
+        own = self.groups.proba(cols, vals)
+        if not second or self.seconds is None or self.second_group is None:
+            return own, None
+        summed = np.bincount(self.second_group, weights=self.seconds.proba(cols, vals), minlength=len(own))
+        return own, summed
+
+    def blended(
+        self, own: np.ndarray[Any, Any], summed: np.ndarray[Any, Any] | None, blend: float | None = None
     ) -> np.ndarray[Any, Any]:
-        if self.seconds is None or self.second_group is None or self.blend >= 1.0:
-            return pg
-        ps = self.seconds.proba(cols, vals)
-        summed = np.bincount(self.second_group, weights=ps, minlength=len(pg))
-        return self.blend * pg + (1.0 - self.blend) * summed
+        """``blend × own + (1 − blend) × summed`` (``blend`` defaults to the model's)."""
+        b = self.blend if blend is None else blend
+        return own if summed is None or b >= 1.0 else b * own + (1.0 - b) * summed
 
     def features(self, text: str) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
         """Sparse TF-IDF features of ``text``: sorted column indices and their values."""
@@ -279,8 +289,8 @@ class DispatchModel:
         on the public sample, so the suggestions are simply best first.
         """
         cols, vals = self.features(text)
-        own = self.groups.proba(cols, vals)
-        pg = self._blended(own, cols, vals)
+        own, summed = self.group_views(cols, vals, second=self.blend < 1.0)
+        pg = self.blended(own, summed)
         groups = self.groups.classes
         order = np.argsort(-pg, kind="stable")
         own_best = int(np.argmax(own)) if len(own) else -1

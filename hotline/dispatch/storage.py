@@ -11,7 +11,8 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from typing import Any
+from dataclasses import fields
+from typing import Any, TypeVar
 
 import numpy as np
 import skops.io as sio
@@ -41,50 +42,18 @@ class UntrustedModel(Exception):
     """The stored model names a type outside the allow-list, or is not a model; it is not loaded."""
 
 
-def _linear_out(m: Linear) -> dict[str, Any]:
-    return {
-        "classes": list(m.classes),
-        "weights": m.weights,
-        "intercept": m.intercept,
-        "cal_a": m.cal_a,
-        "cal_b": m.cal_b,
-        "cols": m.cols,
-    }
+_Part = TypeVar("_Part", Linear, SparseLinear)
 
 
-def _linear_in(d: dict[str, Any]) -> Linear:
-    return Linear(
-        classes=[str(c) for c in d["classes"]],
-        weights=d["weights"],
-        intercept=d["intercept"],
-        cal_a=d["cal_a"],
-        cal_b=d["cal_b"],
-        cols=d["cols"],
-    )
+def _part_out(m: Linear | SparseLinear) -> dict[str, Any]:
+    """A classifier's constructor fields as plain data: numpy arrays and the list of class names."""
+    return {f.name: getattr(m, f.name) for f in fields(m) if f.init}
 
 
-def _sparse_out(m: SparseLinear) -> dict[str, Any]:
-    return {
-        "classes": list(m.classes),
-        "indptr": m.indptr,
-        "indices": m.indices,
-        "data": m.data,
-        "intercept": m.intercept,
-        "cal_a": m.cal_a,
-        "cal_b": m.cal_b,
-    }
-
-
-def _sparse_in(d: dict[str, Any]) -> SparseLinear:
-    return SparseLinear(
-        classes=[str(c) for c in d["classes"]],
-        indptr=d["indptr"],
-        indices=d["indices"],
-        data=d["data"],
-        intercept=d["intercept"],
-        cal_a=d["cal_a"],
-        cal_b=d["cal_b"],
-    )
+def _part_in(kind: type[_Part], d: dict[str, Any]) -> _Part:
+    values = {f.name: d[f.name] for f in fields(kind) if f.init}
+    values["classes"] = [str(c) for c in values["classes"]]
+    return kind(**values)
 
 
 def dump(model: DispatchModel) -> bytes:
@@ -98,9 +67,9 @@ def dump(model: DispatchModel) -> bytes:
         "names": "\n".join(model.names),
         "char_idf": model.char_idf,
         "word_idf": model.word_idf,
-        "groups": _linear_out(model.groups),
-        "leaves": {g: _linear_out(m) for g, m in model.leaves.items()},
-        "seconds": None if model.seconds is None else _sparse_out(model.seconds),
+        "groups": _part_out(model.groups),
+        "leaves": {g: _part_out(m) for g, m in model.leaves.items()},
+        "seconds": None if model.seconds is None else _part_out(model.seconds),
         "second_group": model.second_group,
         "blend": float(model.blend),
     }
@@ -151,10 +120,10 @@ def load(blob: bytes) -> DispatchModel:
             char_idf=state["char_idf"],
             word_vocab={n: i + offset for i, n in enumerate(names[offset:])},
             word_idf=state["word_idf"],
-            groups=_linear_in(state["groups"]),
-            leaves={str(g): _linear_in(m) for g, m in state["leaves"].items()},
+            groups=_part_in(Linear, state["groups"]),
+            leaves={str(g): _part_in(Linear, m) for g, m in state["leaves"].items()},
             names=names,
-            seconds=None if state.get("seconds") is None else _sparse_in(state["seconds"]),
+            seconds=None if state.get("seconds") is None else _part_in(SparseLinear, state["seconds"]),
             second_group=None if state.get("second_group") is None else np.asarray(state["second_group"]),
             blend=float(state.get("blend", 1.0)),
         )

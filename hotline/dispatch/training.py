@@ -395,19 +395,11 @@ def choose_blend(catalogue: Catalogue, probe: DispatchModel, held: Sequence[Exam
     if probe.seconds is None or len(real) < MIN_REAL_HELD_OUT:
         return DEFAULT_BLEND
     truth = [catalogue.nodes[e.label].path_codes[0] for e in real]
-    parts = []
-    for e in real:
-        cols, vals = probe.features(e.text)
-        pg = probe.groups.proba(cols, vals)
-        ps = probe.seconds.proba(cols, vals)
-        assert probe.second_group is not None
-        parts.append((pg, np.bincount(probe.second_group, weights=ps, minlength=len(pg))))
+    views = [probe.group_views(*probe.features(e.text)) for e in real]
     classes = probe.groups.classes
 
     def hits(b: float) -> int:
-        return sum(
-            classes[int(np.argmax(b * pg + (1 - b) * ps))] == t for (pg, ps), t in zip(parts, truth, strict=True)
-        )
+        return sum(classes[int(np.argmax(probe.blended(*v, b)))] == t for v, t in zip(views, truth, strict=True))
 
     return max(BLEND_GRID, key=lambda b: (hits(b), -abs(b - DEFAULT_BLEND)))
 

@@ -301,9 +301,9 @@ def test_the_blend_is_chosen_on_held_out_real_requests_only_when_there_are_enoug
     # texts of matters the model was not trained on: it must guess, and its two views differ
     others = [e.text for e in _prepare(cat, catalogue_examples(cat)) if cat.nodes[e.label].path_codes[0] not in some]
     for text in others[::5]:
-        cols, vals = model.features(text)
-        by_group = int(np.argmax(model.groups.proba(cols, vals)))
-        summed = np.bincount(model.second_group, weights=model.seconds.proba(cols, vals), minlength=len(classes))
+        own, summed = model.group_views(*model.features(text))
+        assert summed is not None
+        by_group = int(np.argmax(own))
         (agree if by_group == int(np.argmax(summed)) else disagree).append(Example(text, classes[by_group], "import"))
     assert disagree
     real = disagree + agree[: max(0, MIN_REAL_HELD_OUT - len(disagree))]
