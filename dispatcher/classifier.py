@@ -147,6 +147,11 @@ class Linear:
         return _calibrated(scores, self.cal_a, self.cal_b)
 
 
+def _positions(starts: np.ndarray[Any, Any], lens: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """The concatenated ranges ``starts[i] … starts[i] + lens[i] − 1``, gathered in one go."""
+    return np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
+
+
 DENSE_ROW_MIN = 16
 """A feature with more than this many stored weights is held as a dense row in memory."""
 
@@ -180,9 +185,9 @@ class SparseLinear:
         self._dense_slot = np.full(len(counts), -1, dtype=np.int64)
         self._dense_slot[heavy] = np.arange(len(heavy))
         dense = np.zeros((len(heavy), len(self.classes)), dtype=np.float32)
-        for slot, f in enumerate(heavy):
-            a, b = self.indptr[f], self.indptr[f + 1]
-            dense[slot, self.indices[a:b]] = self.data[a:b]
+        lens = counts[heavy]
+        pos = _positions(self.indptr[heavy], lens)
+        dense[np.repeat(np.arange(len(heavy)), lens), self.indices[pos]] = self.data[pos]
         self._dense = dense
 
     def proba(self, cols: np.ndarray[Any, Any], vals: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -198,8 +203,7 @@ class SparseLinear:
         lens = self.indptr[cols + 1] - starts
         total = int(lens.sum())
         if total:
-            # the positions of every stored weight of the remaining features, gathered in one go
-            pos = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
+            pos = _positions(starts, lens)
             contrib = self.data[pos].astype(np.float64) * np.repeat(vals, lens)
             scores += np.bincount(self.indices[pos], weights=contrib, minlength=len(self.classes))
         return _calibrated(scores, self.cal_a, self.cal_b)
