@@ -152,6 +152,10 @@ def build_classifier(n_per_class_min: int) -> Any:
     return CalibratedClassifierCV(svm, method="sigmoid", cv=StratifiedKFold(n_splits=folds), ensemble=False, n_jobs=2)
 
 
+# Many leaves with few examples each is what a catalogue is, not a regression target. Set once for
+# the process (``warnings.catch_warnings`` around a fit is not thread-safe, and two fits run at once).
+warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
+
 HISTORY_WEIGHT = 5.0
 """Weight of a real request (imported history, a confirmed dispatch) against one of the
 catalogue's written examples: real wording is what the model meets at intake. With the public
@@ -251,10 +255,7 @@ def fit(catalogue: Catalogue, examples: Sequence[Example], version: str) -> tupl
         if len(cols) == 0:
             cols = np.flatnonzero(df)
         clf = build_classifier(min(counts.values()))
-        with warnings.catch_warnings():
-            # Many leaves with few examples each is what a catalogue is, not a regression target.
-            warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
-            clf.fit(sub[:, cols], labels, sample_weight=weight[rows])
+        clf.fit(sub[:, cols], labels, sample_weight=weight[rows])
         leaf_clfs[g] = (clf, cols)
     second_clf = fit_seconds(x, [second_label(catalogue, e.label) for e in examples], weight)
     model = compile_model(version, catalogue, features, group_clf, leaf_clfs, single, second_clf)
