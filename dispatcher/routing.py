@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from dispatcher.classifier import DispatchModel, Prediction
+from dispatcher.classifier import Candidate, DispatchModel, Prediction
 from routing_rules.catalogue import Leaf
 from routing_rules.loader import Rulebook
 from routing_rules.schema import (
@@ -388,26 +388,15 @@ def route(
     }
     chosen_leaf = c.leaves.get(facts.category) if facts.category is not None else None
     best = prediction.best if prediction is not None else None
-    # emergencies and refusals are weighed by the group classifier alone (Prediction.by_group)
-    flag_rank = (prediction.by_group or prediction.ranked) if prediction is not None else ()
-    flag_leaf = c.leaves.get(flag_rank[0].leaf) if flag_rank else None
 
     # 1. emergencies (item 4): the agent's choice, the classifier's best leaf, or (no model) keywords
     if chosen_leaf is not None and chosen_leaf.emergency is not None:
         return _transfer(c, chosen_leaf, None, area, merger_ref, "agent", warnings, extra)
     # The content decides an emergency even when the agent has already chosen a category (item 4:
     # transferred at once); the agent's category never silences it.
-    urgent, urgent_conf, urgent_leaf = _strongest(c, prediction, "emergency")
-    # The emergency leaves together reach the threshold, and either the best leaf is one of them or
-    # they hold most of the probability (a past entrapment told in a lift complaint stays a complaint).
-    urgent_best = flag_leaf is not None and flag_leaf.emergency is not None
-    if (
-        urgent is not None
-        and urgent_leaf is not None
-        and urgent_conf >= policy.emergency_threshold
-        and (urgent_best or urgent_conf >= 0.5)
-    ):
-        return _transfer(c, urgent_leaf, urgent_conf, area, merger_ref, "model", warnings, extra)
+    urgent = _urgent(c, prediction, policy.emergency_threshold)
+    if urgent is not None:
+        return _transfer(c, urgent[1], urgent[0], area, merger_ref, "model", warnings, extra)
     if model is None:
         mask = c.keyword_index.candidates(content)
         found_marker = _first_hit(mask & c.emergency_mask, c.emergency, content)
@@ -452,8 +441,12 @@ def route(
         )
     if chosen_leaf is not None and chosen_leaf.out_of_scope is not None:
         return _refuse(c, chosen_leaf, None, area, merger_ref, "agent", warnings, extra)
+    # Refusals are weighed by the group classifier alone (Prediction.by_group): the threshold keeps
+    # the meaning it was tested with, and a wrong refusal turns a citizen away.
+    flag_rank = (prediction.by_group or prediction.ranked) if prediction is not None else ()
+    flag_leaf = c.leaves.get(flag_rank[0].leaf) if flag_rank else None
     refuse_code, reason_conf, reason_leaf = (
-        _strongest(c, prediction, "out_of_scope") if facts.category is None else (None, 0.0, None)
+        _strongest(c, flag_rank, "out_of_scope") if facts.category is None else (None, 0.0, None)
     )
     if (
         reason_leaf is not None
@@ -679,21 +672,44 @@ def target_unit(rulebook: Rulebook, category: str, area: ResolvedArea) -> str:
     return _target(_compiled(rulebook).category_by_code[category], area)
 
 
+def _urgent(c: _Compiled, prediction: Prediction | None, threshold: float) -> tuple[float, Leaf] | None:
+    """The emergency a prediction points to, as (confidence, its most probable leaf), or ``None``.
+
+    In a view of the prediction, the emergency leaves together reach ``threshold`` and either that
+    view's best leaf is one of them or they hold at least half of the probability (a past
+    entrapment told in a complaint about a lift stays a complaint). Both views count, the blend
+    (``Prediction.ranked``) and the group classifier alone (``by_group``): a missed emergency costs
+    most, so the more alarming view decides (实施方案第4条: transferred at once).
+    """
+    if prediction is None:
+        return None
+    found: tuple[float, Leaf] | None = None
+    for ranking in (prediction.ranked, prediction.by_group):
+        if not ranking:
+            continue
+        line, confidence, leaf = _strongest(c, ranking, "emergency")
+        first = c.leaves.get(ranking[0].leaf)
+        first_urgent = first is not None and first.emergency is not None
+        if line is None or leaf is None or confidence < threshold or not (first_urgent or confidence >= 0.5):
+            continue
+        if found is None or confidence > found[0]:
+            found = (confidence, leaf)
+    return found
+
+
 def _strongest(
-    c: _Compiled, prediction: Prediction | None, kind: Literal["emergency", "out_of_scope"]
+    c: _Compiled, ranking: Sequence[Candidate], kind: Literal["emergency", "out_of_scope"]
 ) -> tuple[str | None, float, Leaf | None]:
-    """The emergency line (or out-of-scope reason) the prediction points to.
+    """The emergency line (or out-of-scope reason) a ranking of leaves points to.
 
     Emergencies: whether it is one at all is the probability of *all* emergency leaves together
     (the model may hesitate between 110 and 120 and still be sure it is urgent); the line is the
     one with the largest share. Refusals: the probability of the leaves of one reason. Returns the
     line or reason, that confidence and its most probable leaf.
     """
-    if prediction is None:
-        return None, 0.0, None
     totals: dict[str, float] = {}
     leaves: dict[str, Leaf] = {}
-    for cand in prediction.by_group or prediction.ranked:
+    for cand in ranking:
         leaf = c.leaves.get(cand.leaf)
         key = getattr(leaf, kind) if leaf is not None else None
         if key is None or leaf is None:
