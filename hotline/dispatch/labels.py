@@ -22,10 +22,13 @@ from routing_rules.schema import Category
 def dispatchable(rulebook: Rulebook, code: str, field: str = "category") -> Category:
     """The rulebook category of a dispatchable catalogue leaf ``code``.
 
-    Raises :class:`InvalidInput` naming ``field``: ``category.not_dispatchable`` for a leaf that is
+    Raises :class:`InvalidInput` naming ``field``: ``category.required`` for a blank code,
+    ``category.not_dispatchable`` for a leaf that is
     an emergency transfer or out of scope (实施方案第4、7条: never dispatched to a unit),
     ``category.unknown`` for a code that is no leaf at all.
     """
+    if not code.strip():
+        raise InvalidInput.one(field, "category.required", "请选择派单目录事项")
     cat = rulebook.categories.get(code)
     if cat is not None:
         return cat

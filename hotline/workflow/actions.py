@@ -407,8 +407,9 @@ async def decide_return(
 async def _correct_category(
     session: AsyncSession, rt: Runtime, actor: Actor, ticket: Ticket, category: str | None, now: datetime
 ) -> None:
-    """The leaf named with a return's approval or an arbitration: the ticket's category and a label."""
-    if not category:
+    """The leaf named with a return's approval or an arbitration: the ticket's category and a label.
+    ``None`` leaves the category as it is; a blank one is refused (``category.required``)."""
+    if category is None:
         return
     ticket.category = dispatchable(rt.rulebook, category).code
     await record_label(session, rt.rulebook, ticket.id, ticket.content, category, "return", actor.username, now)

@@ -135,7 +135,13 @@ async def test_return_approval_with_a_leaf_corrects_the_category_and_labels_it(
     )
     assert r.status_code == 200, r.text
     # the same check as manual dispatch: an emergency leaf is never dispatched, an unknown code is named
-    for leaf, code in (("urban_rural.gas.leak", "category.not_dispatchable"), ("no.such.leaf", "category.unknown")):
+    refusals = (
+        ("urban_rural.gas.leak", "category.not_dispatchable"),
+        ("no.such.leaf", "category.unknown"),
+        ("", "category.required"),
+        ("   ", "category.required"),
+    )
+    for leaf, code in refusals:
         refused = await client.post(
             f"/api/v1/tickets/{number}/return/decision",
             json={"decision": "approve", "new_unit": "city.housing_fund", "category": leaf},
