@@ -36,10 +36,9 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
+from itertools import chain, pairwise, repeat
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -60,6 +59,29 @@ def normalise(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
+_CP_BITS = 21
+"""Bits of one code point plus one (at most 0x110000 < 2**21): three fit in a positive int64."""
+
+
+def _gram_key(gram: str) -> int:
+    """A character 1–3-gram as one integer: its code points plus one, 21 bits each, first highest.
+
+    Plus one, so that no code point is zero and grams of different lengths never share a key."""
+    key = 0
+    for ch in gram:
+        key = (key << _CP_BITS) | (ord(ch) + 1)
+    return key
+
+
+def _gram_keys(text: str) -> np.ndarray[Any, Any]:
+    """The keys (:func:`_gram_key`) of every character 1-, 2- and 3-gram of ``text``, as sklearn's
+    ``analyzer="char"`` takes them (every position, no padding)."""
+    cp = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64) + 1
+    bi = (cp[:-1] << _CP_BITS) | cp[1:]
+    tri = (bi[:-1] << _CP_BITS) | cp[2:]
+    return np.concatenate([cp, bi, tri])
+
+
 _NOT_A_WORD = re.compile(r"^[\W_]*$")
 
 
@@ -73,7 +95,9 @@ def _rank(names: list[str], scores: np.ndarray[Any, Any]) -> tuple[Candidate, ..
     """Leaves scored at least 0.1 %, best first (the long tail changes no sum of confidences)."""
     keep = np.flatnonzero(scores >= 1e-3)
     keep = keep[np.argsort(-scores[keep], kind="stable")]
-    return tuple(Candidate(names[k], float(scores[k])) for k in keep)
+    # built by C loops: tuple.__new__ is what a NamedTuple's own constructor calls
+    pairs = zip(map(names.__getitem__, keep.tolist()), scores[keep].tolist(), strict=True)
+    return tuple(map(tuple.__new__, repeat(Candidate), pairs))
 
 
 class Candidate(NamedTuple):
@@ -131,20 +155,35 @@ class Linear:
     cal_a: np.ndarray[Any, Any] | None
     cal_b: np.ndarray[Any, Any] | None
     cols: np.ndarray[Any, Any] | None = None
+    _slot: np.ndarray[Any, Any] | None = field(init=False, repr=False, default=None)
+    """Feature -> its row of ``weights``, or -1 (up to the largest of ``cols``): one lookup per
+    feature instead of a binary search."""
+
+    def __post_init__(self) -> None:
+        if self.cols is not None:
+            self._slot = np.full(int(self.cols[-1]) + 1 if len(self.cols) else 0, -1, dtype=np.int32)
+            self._slot[self.cols] = np.arange(len(self.cols), dtype=np.int32)
 
     def proba(self, cols: np.ndarray[Any, Any], vals: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         n = len(self.classes)
         if self.weights is None or self.intercept is None or self.cal_a is None or self.cal_b is None:
             return np.ones(n)
-        if self.cols is not None:
-            pos = np.searchsorted(self.cols, cols)
-            pos[pos >= len(self.cols)] = 0
-            hit = self.cols[pos] == cols if len(self.cols) else np.zeros(len(cols), dtype=bool)
-            rows, v = pos[hit], vals[hit]
-        else:
-            rows, v = cols, vals
-        scores = v.astype(np.float64) @ self.weights[rows] + self.intercept
+        _, rows, v = self.rows(cols, vals)
+        scores = v @ self.weights[rows] + self.intercept
         return _calibrated(scores, self.cal_a, self.cal_b)
+
+    def rows(
+        self, cols: np.ndarray[Any, Any], vals: np.ndarray[Any, Any]
+    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """The features this classifier sees among ``cols``: (their columns, their rows of
+        ``weights``, their values)."""
+        if self._slot is None:
+            return cols, cols, vals
+        inside = cols < len(self._slot)
+        cols, vals = cols[inside], vals[inside]
+        rows = self._slot[cols]
+        hit = rows >= 0
+        return cols[hit], rows[hit], vals[hit]
 
 
 def _positions(starts: np.ndarray[Any, Any], lens: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -231,6 +270,16 @@ class DispatchModel:
     """Index into ``groups.classes`` of each class of ``seconds``."""
     blend: float = 1.0
     """Weight of the group classifier in ``P(group)``; the rest is the second-level sum."""
+    _char_keys: np.ndarray[Any, Any] = field(init=False, repr=False)
+    """The char vocabulary's n-grams as integers (see :func:`_gram_keys`), sorted."""
+    _char_cols: np.ndarray[Any, Any] = field(init=False, repr=False)
+    """The column of each of ``_char_keys``."""
+
+    def __post_init__(self) -> None:
+        keys = np.fromiter(map(_gram_key, self.char_vocab), dtype=np.int64, count=len(self.char_vocab))
+        cols = np.fromiter(self.char_vocab.values(), dtype=np.int64, count=len(self.char_vocab))
+        order = np.argsort(keys, kind="stable")
+        self._char_keys, self._char_cols = keys[order], cols[order]
 
     def group_proba(self, cols: np.ndarray[Any, Any], vals: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         """``P(group)`` in the order of ``groups.classes``, summing to 1."""
@@ -256,29 +305,44 @@ class DispatchModel:
         return own if summed is None or b >= 1.0 else b * own + (1.0 - b) * summed
 
     def features(self, text: str) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-        """Sparse TF-IDF features of ``text``: sorted column indices and their values."""
+        """Sparse TF-IDF features of ``text``: sorted column indices and their values.
+
+        Character n-grams are integers (:func:`_gram_keys`), counted and looked up in the sorted
+        vocabulary keys by numpy; words are looked up by ``dict.get`` in a C loop: no Python-level
+        loop per n-gram.
+        """
         t = normalise(text)
-        n = len(t)
-        # n-grams counted by Counter (a C loop), each looked up once
-        grams = Counter([*t, *(t[i : i + 2] for i in range(n - 1)), *(t[i : i + 3] for i in range(n - 2))])
         tokens = words(t)
-        wgrams = Counter([*tokens, *(f"{a} {b}" for a, b in pairwise(tokens))])
+        wgrams = chain(tokens, map(" ".join, pairwise(tokens)))
         blocks = []
-        for counter, vocab, idf in ((grams, self.char_vocab, self.char_idf), (wgrams, self.word_vocab, self.word_idf)):
-            hits = [(c, k) for c, k in zip(map(vocab.get, counter), counter.values(), strict=True) if c is not None]
-            if not hits:
-                continue
-            cols = np.fromiter((c for c, _ in hits), dtype=np.int64, count=len(hits))
-            tf = np.fromiter((k for _, k in hits), dtype=np.float64, count=len(hits))
-            base = 0 if idf is self.char_idf else len(self.char_idf)
-            vals = (1.0 + np.log(tf)) * idf[cols - base]
-            blocks.append((cols, vals / math.sqrt(float(vals @ vals))))
+        keys, tf = np.unique(_gram_keys(t), return_counts=True)
+        if len(keys) and len(self._char_keys):
+            pos = np.searchsorted(self._char_keys, keys)
+            pos[pos >= len(self._char_keys)] = 0
+            hit = self._char_keys[pos] == keys
+            if hit.any():
+                cols, tf = self._char_cols[pos[hit]], tf[hit]
+                order = np.argsort(cols)
+                blocks.append(self._tfidf(cols[order], tf[order], self.char_idf, 0))
+        ids = np.fromiter(map(self.word_vocab.get, wgrams, repeat(-1)), dtype=np.int64)
+        ids = ids[ids >= 0]
+        if len(ids):
+            cols, tf = np.unique(ids, return_counts=True)
+            blocks.append(self._tfidf(cols, tf, self.word_idf, len(self.char_idf)))
         if not blocks:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-        cols = np.concatenate([c for c, _ in blocks])
-        vals = np.concatenate([v for _, v in blocks])
-        order = np.argsort(cols, kind="stable")
-        return cols[order], vals[order]
+        if len(blocks) == 1:
+            return blocks[0]
+        # word columns follow the char columns, so the two sorted blocks concatenate sorted
+        return np.concatenate([blocks[0][0], blocks[1][0]]), np.concatenate([blocks[0][1], blocks[1][1]])
+
+    @staticmethod
+    def _tfidf(
+        cols: np.ndarray[Any, Any], tf: np.ndarray[Any, Any], idf: np.ndarray[Any, Any], base: int
+    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """Sublinear TF × IDF of one block, L2-normalised (as ``TfidfVectorizer``)."""
+        vals = (1.0 + np.log(tf)) * idf[cols - base]
+        return cols, vals / math.sqrt(float(vals @ vals))
 
     def predict(self, text: str, top: int = 3, explain: bool = True) -> Prediction:
         """Ranked leaves for one text, best first by ``P(group) × P(leaf | group)``.
@@ -333,11 +397,11 @@ class DispatchModel:
         if w is None or not len(cols) or not self.names:
             return ()
         words_only = cols >= len(self.char_idf)
-        cols, vals = cols[words_only], vals[words_only]
+        cols, rows, vals = self.groups.rows(cols[words_only], vals[words_only])
         if not len(cols):
             return ()
         # two groups: the one weight column scores the second
-        column = w[cols, 0] * (1.0 if best == 1 else -1.0) if w.shape[1] == 1 else w[cols, best]
+        column = w[rows, 0] * (1.0 if best == 1 else -1.0) if w.shape[1] == 1 else w[rows, best]
         contrib = vals * column
         out: list[str] = []
         for k in np.argsort(-contrib, kind="stable"):
