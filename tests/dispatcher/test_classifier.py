@@ -15,6 +15,7 @@ import pytest
 from bench.dispatch_cases import ACCEPTED_NEAR_MISSES, EMERGENCIES, NOT_EMERGENCIES, OUT_OF_SCOPE
 from dispatcher.classifier import DispatchModel
 from dispatcher.routing import AreaInput, RequestFacts, route
+from hotline.dispatch import training
 from hotline.dispatch.training import (
     DEFAULT_BLEND,
     MIN_REAL_HELD_OUT,
@@ -23,6 +24,7 @@ from hotline.dispatch.training import (
     catalogue_examples,
     choose_blend,
     fit,
+    train,
     with_blend,
 )
 from routing_rules.loader import Rulebook
@@ -222,8 +224,8 @@ def test_training_is_deterministic(rulebook: Rulebook) -> None:
         for e in _prepare(rulebook.catalogue, catalogue_examples(rulebook.catalogue))
         if rulebook.catalogue.nodes[e.label].path_codes[0] in some
     ]
-    a, _ = fit(rulebook.catalogue, data, "a")
-    b, _ = fit(rulebook.catalogue, data, "b")
+    # train() as the service runs it: the probe and the final fit in two worker processes
+    a, b = train(rulebook.catalogue, data, "a").model, train(rulebook.catalogue, data, "b").model
     assert a.names == b.names
     assert a.groups.weights is not None and b.groups.weights is not None
     assert np.array_equal(a.groups.weights, b.groups.weights)
@@ -238,8 +240,11 @@ def test_training_is_deterministic(rulebook: Rulebook) -> None:
     assert a.blend == b.blend
 
 
-def test_compiled_inference_equals_scikit_learn(rulebook: Rulebook) -> None:
+def test_compiled_inference_equals_scikit_learn(rulebook: Rulebook, monkeypatch: pytest.MonkeyPatch) -> None:
     assert rulebook.catalogue is not None
+    # both classifiers on a chosen subset of the features, so the column mapping is exercised
+    monkeypatch.setattr(training, "SECOND_FEATURES", 5_000)
+    monkeypatch.setattr(training, "GROUP_FEATURES", 3_000)
     some = {"labour_social", "education_culture", "science_it"}
     data = [
         e
@@ -255,7 +260,8 @@ def test_compiled_inference_equals_scikit_learn(rulebook: Rulebook) -> None:
         "学校 食堂 饭菜 不卫生",
     ]
     x = fitted.features.transform(texts).tocsr()
-    proba = fitted.group_clf.predict_proba(x)
+    assert fitted.group_cols is not None and len(fitted.group_cols) == 3_000
+    proba = fitted.group_clf.predict_proba(x[:, fitted.group_cols])
     for i, text in enumerate(texts):
         cols, vals = model.features(text)
         row = x[i]
@@ -271,9 +277,11 @@ def test_compiled_inference_equals_scikit_learn(rulebook: Rulebook) -> None:
             assert np.allclose(model.leaves[g].proba(c, v), expected[i], atol=1e-6)
     # the second-level classifier, pruned as trained, and its sum per group blended in
     assert model.seconds is not None and model.second_group is not None and fitted.second_clf is not None
-    seconds = fitted.second_clf.predict_proba(x)
+    # it sees only the most telling features (chi²), and keeps a tenth of the full space's weights
+    assert fitted.second_cols is not None and len(fitted.second_cols) == 5_000
+    seconds = fitted.second_clf.predict_proba(x if fitted.second_cols is None else x[:, fitted.second_cols])
     kept = fitted.second_clf.calibrated_classifiers_[0].estimator.coef_
-    assert 0 < np.count_nonzero(kept) <= 0.11 * kept.size
+    assert 0 < np.count_nonzero(kept) <= 0.11 * x.shape[1] * kept.shape[0]
     for i, text in enumerate(texts):
         c, v = model.features(text)
         assert np.allclose(model.seconds.proba(c, v), seconds[i], atol=1e-6)
@@ -283,6 +291,9 @@ def test_compiled_inference_equals_scikit_learn(rulebook: Rulebook) -> None:
         want = model.blend * proba[i] + (1 - model.blend) * summed
         assert np.allclose(model.group_proba(c, v), want, atol=1e-6)
         assert abs(model.group_proba(c, v).sum() - 1) < 1e-9
+    # the words that weighed most are among the features the group classifier saw
+    terms = model.predict("学校食堂的饭菜不卫生，孩子吃了拉肚子", explain=True).terms
+    assert terms and all(model.word_vocab[t] in set(fitted.group_cols.tolist()) for t in terms)
 
 
 def test_the_blend_is_chosen_on_held_out_real_requests_only_when_there_are_enough(rulebook: Rulebook) -> None:
