@@ -26,7 +26,7 @@ siblings apart, so a leaf's confidence is ``P(group) × P(leaf | group)``.
 
 Training (``hotline.dispatch.training``) fits scikit-learn objects; :class:`DispatchModel` holds
 what inference needs of them as plain arrays (vocabularies, idf, weights, calibration), which
-keeps a stored model small, a decision fast (thousands per second on one core) and this module
+keeps a stored model small, a decision fast (about a millisecond on one core) and this module
 free of scikit-learn. Its features and probabilities equal
 scikit-learn's own ``transform`` and ``predict_proba`` (tested).
 """
@@ -45,16 +45,18 @@ import numpy as np
 import rjieba
 
 _DIGITS = re.compile(r"[0-9]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _SPACE = re.compile(r"\s+")
 
 
 def normalise(text: str) -> str:
-    """NFKC, lower case, runs of digits as one ``0``, whitespace collapsed.
+    """NFKC, lower case, runs of digits as one ``0``, whitespace collapsed, lone surrogates as U+FFFD.
 
     Numbers (amounts, house numbers, dates) say nothing about the matter and would only spread
     the n-grams thin.
     """
-    text = unicodedata.normalize("NFKC", text).lower()
+    # a lone surrogate (JSON allows "\ud800") cannot be encoded, and the word segmenter needs UTF-8
+    text = unicodedata.normalize("NFKC", _SURROGATE.sub("\ufffd", text)).lower()
     text = _DIGITS.sub("0", text)
     return _SPACE.sub(" ", text).strip()
 
@@ -74,9 +76,11 @@ def _gram_key(gram: str) -> int:
 
 
 def _gram_keys(text: str) -> np.ndarray[Any, Any]:
-    """The keys (:func:`_gram_key`) of every character 1-, 2- and 3-gram of ``text``, as sklearn's
-    ``analyzer="char"`` takes them (every position, no padding)."""
-    cp = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64) + 1
+    """The keys (:func:`_gram_key`) of every character 1-, 2- and 3-gram of an already
+    :func:`normalise`-d ``text`` (whose whitespace runs are single spaces, as scikit-learn's
+    ``analyzer="char"`` makes them), at every position, no padding: an int64 array of the n
+    unigrams, then the n − 1 bigrams, then the n − 2 trigrams (none below zero)."""
+    cp = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64) + 1
     bi = (cp[:-1] << _CP_BITS) | cp[1:]
     tri = (bi[:-1] << _CP_BITS) | cp[2:]
     return np.concatenate([cp, bi, tri])
@@ -161,7 +165,7 @@ class Linear:
 
     def __post_init__(self) -> None:
         if self.cols is not None:
-            self._slot = np.full(int(self.cols[-1]) + 1 if len(self.cols) else 0, -1, dtype=np.int32)
+            self._slot = np.full(int(self.cols.max()) + 1 if len(self.cols) else 0, -1, dtype=np.int32)
             self._slot[self.cols] = np.arange(len(self.cols), dtype=np.int32)
 
     def proba(self, cols: np.ndarray[Any, Any], vals: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -274,12 +278,15 @@ class DispatchModel:
     """The char vocabulary's n-grams as integers (see :func:`_gram_keys`), sorted."""
     _char_cols: np.ndarray[Any, Any] = field(init=False, repr=False)
     """The column of each of ``_char_keys``."""
+    _idf: np.ndarray[Any, Any] = field(init=False, repr=False)
+    """``char_idf`` then ``word_idf``: the idf of every column."""
 
     def __post_init__(self) -> None:
         keys = np.fromiter(map(_gram_key, self.char_vocab), dtype=np.int64, count=len(self.char_vocab))
         cols = np.fromiter(self.char_vocab.values(), dtype=np.int64, count=len(self.char_vocab))
         order = np.argsort(keys, kind="stable")
         self._char_keys, self._char_cols = keys[order], cols[order]
+        self._idf = np.concatenate([self.char_idf, self.word_idf])
 
     def group_proba(self, cols: np.ndarray[Any, Any], vals: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         """``P(group)`` in the order of ``groups.classes``, summing to 1."""
@@ -307,42 +314,28 @@ class DispatchModel:
     def features(self, text: str) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
         """Sparse TF-IDF features of ``text``: sorted column indices and their values.
 
-        Character n-grams are integers (:func:`_gram_keys`), counted and looked up in the sorted
+        Character n-grams are integers (:func:`_gram_key`), counted and looked up in the sorted
         vocabulary keys by numpy; words are looked up by ``dict.get`` in a C loop: no Python-level
         loop per n-gram.
         """
         t = normalise(text)
         tokens = words(t)
+        # every n-gram's column, repeated as often as it occurs: chars by their packed keys, words
+        # by dict lookup; one np.unique then gives both blocks' columns (chars first) and counts
+        keys = _gram_keys(t)
+        pos = np.searchsorted(self._char_keys, keys)
+        pos[pos >= len(self._char_keys)] = 0
+        chars = self._char_cols[pos[self._char_keys[pos] == keys]] if len(self._char_keys) else pos[:0]
         wgrams = chain(tokens, map(" ".join, pairwise(tokens)))
-        blocks = []
-        keys, tf = np.unique(_gram_keys(t), return_counts=True)
-        if len(keys) and len(self._char_keys):
-            pos = np.searchsorted(self._char_keys, keys)
-            pos[pos >= len(self._char_keys)] = 0
-            hit = self._char_keys[pos] == keys
-            if hit.any():
-                cols, tf = self._char_cols[pos[hit]], tf[hit]
-                order = np.argsort(cols)
-                blocks.append(self._tfidf(cols[order], tf[order], self.char_idf, 0))
-        ids = np.fromiter(map(self.word_vocab.get, wgrams, repeat(-1)), dtype=np.int64)
-        ids = ids[ids >= 0]
-        if len(ids):
-            cols, tf = np.unique(ids, return_counts=True)
-            blocks.append(self._tfidf(cols, tf, self.word_idf, len(self.char_idf)))
-        if not blocks:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-        if len(blocks) == 1:
-            return blocks[0]
-        # word columns follow the char columns, so the two sorted blocks concatenate sorted
-        return np.concatenate([blocks[0][0], blocks[1][0]]), np.concatenate([blocks[0][1], blocks[1][1]])
-
-    @staticmethod
-    def _tfidf(
-        cols: np.ndarray[Any, Any], tf: np.ndarray[Any, Any], idf: np.ndarray[Any, Any], base: int
-    ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-        """Sublinear TF × IDF of one block, L2-normalised (as ``TfidfVectorizer``)."""
-        vals = (1.0 + np.log(tf)) * idf[cols - base]
-        return cols, vals / math.sqrt(float(vals @ vals))
+        found = np.fromiter(map(self.word_vocab.get, wgrams, repeat(-1)), dtype=np.int64)
+        cols, tf = np.unique(np.concatenate([chars, found[found >= 0]]), return_counts=True)
+        vals = (1.0 + np.log(tf)) * self._idf[cols]
+        # each block L2-normalised on its own, as each vectorizer of the FeatureUnion does
+        split = int(np.searchsorted(cols, len(self.char_idf)))
+        for block in (vals[:split], vals[split:]):
+            if len(block):
+                block /= math.sqrt(float(block @ block))
+        return cols, vals
 
     def predict(self, text: str, top: int = 3, explain: bool = True) -> Prediction:
         """Ranked leaves for one text, best first by ``P(group) × P(leaf | group)``.

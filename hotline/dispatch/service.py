@@ -81,7 +81,7 @@ async def train_model(
 ) -> TrainOutcome:
     """Train on all data, store the model as a candidate, and promote it when asked and not worse.
 
-    CPU-bound work runs in a thread. Raises :class:`InvalidInput` when the data cannot train a model.
+    The CPU-bound fits run in two worker processes, awaited from a thread. Raises :class:`InvalidInput` when the data cannot train a model.
     """
     rulebook = rt.rulebook
     examples = await training_examples(session, rulebook)

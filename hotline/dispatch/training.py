@@ -25,7 +25,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from joblib import Parallel, delayed
 from scipy import sparse
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -34,6 +33,7 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion
 from sklearn.svm import LinearSVC
+from sklearn.utils.parallel import Parallel, delayed
 
 from dispatcher.classifier import DispatchModel, Linear, SparseLinear, normalise, words
 from routing_rules.catalogue import Catalogue
@@ -162,9 +162,9 @@ def build_classifier(n_per_class_min: int) -> Any:
     return CalibratedClassifierCV(svm, method="sigmoid", cv=StratifiedKFold(n_splits=folds), ensemble=False)
 
 
-# Many leaves with few examples each is what a catalogue is, not a regression target. Set once for
-# the process (``warnings.catch_warnings`` around a fit is not thread-safe, and two fits run at once).
-warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
+MANY_CLASSES = "The number of unique classes is greater than 50%"
+"""scikit-learn's warning for many classes with few examples each: what a catalogue is, not a
+regression target. Ignored around each fit (a fit runs alone in its process or thread)."""
 
 HISTORY_WEIGHT = 5.0
 """Weight of a real request (imported history, a confirmed dispatch) against one of the
@@ -177,8 +177,8 @@ LEAF_MIN_DF = 2
 SECOND_KEEP = 0.1
 """Share of the second-level classifier's weights kept (the largest by magnitude), counted over the
 full feature space (features × classes) whatever :data:`SECOND_FEATURES` it sees. Keeping a tenth
-left first-level accuracy unchanged to 0.2 points on our held-out split and on the public sample,
-and stores 2–3 million weights instead of 25 million."""
+left first-level accuracy unchanged to 0.2 points on our held-out split and on the public sample;
+with 80,000 features seen, about 3.4 million of 11.7 million weights stay."""
 
 DEFAULT_BLEND = 0.2
 """Weight of the group classifier in ``P(group)`` when too few real requests are held out to
@@ -224,6 +224,17 @@ GROUP_FEATURES: int | None = None
 """As :data:`SECOND_FEATURES`, for the group classifier (``None``: all features)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """How many features (chi²) the group and second-level classifiers see; ``None``: all.
+
+    An argument, not a module constant read at fit time: :func:`train` fits in worker processes,
+    which import this module afresh and would not see a constant changed at run time."""
+
+    group: int | None = GROUP_FEATURES
+    second: int | None = SECOND_FEATURES
+
+
 def select_features(x: Any, labels: Sequence[str], k: int | None) -> np.ndarray[Any, Any] | None:
     """The ``k`` columns of ``x`` with the largest chi² statistic against ``labels``, sorted, or
     ``None`` (all columns) when ``k`` is ``None`` or not smaller than the number of columns.
@@ -235,12 +246,14 @@ def select_features(x: Any, labels: Sequence[str], k: int | None) -> np.ndarray[
     return np.sort(order[:k])
 
 
-def fit_seconds(x: Any, labels: Sequence[str], weight: np.ndarray[Any, Any]) -> tuple[Any, np.ndarray[Any, Any] | None]:
+def fit_seconds(
+    x: Any, labels: Sequence[str], weight: np.ndarray[Any, Any], n_features: int | None = SECOND_FEATURES
+) -> tuple[Any, np.ndarray[Any, Any] | None]:
     """The calibrated second-level classifier and the columns it sees (``None``: all), or
     ``(None, None)`` with fewer than three classes.
 
     Classes with a single example are left out (calibration needs two folds of each); the
-    :data:`SECOND_FEATURES` most telling features and two folds keep it within the training-time
+    ``n_features`` most telling features and two folds keep it within the training-time
     budget (issue 9: 10,000 examples in under a minute). Its weights are pruned in place by
     :func:`prune` to :data:`SECOND_KEEP` of the full feature space's weights.
     """
@@ -250,7 +263,7 @@ def fit_seconds(x: Any, labels: Sequence[str], weight: np.ndarray[Any, Any]) -> 
     if len(set(kept)) < 3:
         return None, None
     sub = x[rows]
-    cols = select_features(sub, kept, SECOND_FEATURES)
+    cols = select_features(sub, kept, n_features)
     svm = LinearSVC(C=0.5, class_weight="balanced", random_state=0, max_iter=5000, tol=SVM_TOL)
     clf = CalibratedClassifierCV(svm, method="sigmoid", cv=StratifiedKFold(n_splits=2), ensemble=False)
     clf.fit(sub if cols is None else sub[:, cols], kept, sample_weight=weight[rows])
@@ -260,7 +273,9 @@ def fit_seconds(x: Any, labels: Sequence[str], weight: np.ndarray[Any, Any]) -> 
 
 
 def prune(estimator: Any, keep: int) -> None:
-    """Zero all but the ``keep`` largest weights of ``estimator.coef_`` by magnitude, in place."""
+    """Zero all but the ``keep`` largest weights of ``estimator.coef_`` by magnitude, in place.
+
+    Weights tied with the ``keep``-th largest are all kept, so a few more than ``keep`` may stay."""
     w = estimator.coef_
     if keep >= w.size:
         return
@@ -271,14 +286,25 @@ def prune(estimator: Any, keep: int) -> None:
     w[np.abs(w) < threshold] = 0.0
 
 
-def fit(catalogue: Catalogue, examples: Sequence[Example], version: str) -> tuple[DispatchModel, Fitted]:
-    """Fit the shared features, the group classifier and one leaf classifier per group."""
+def fit(
+    catalogue: Catalogue, examples: Sequence[Example], version: str, selection: Selection = Selection()
+) -> tuple[DispatchModel, Fitted]:
+    """Fit the shared features, the group classifier and one leaf classifier per group (and the
+    second level, on ``selection``'s features). Not thread-safe: run one fit per process."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=MANY_CLASSES)
+        return _fit(catalogue, examples, version, selection)
+
+
+def _fit(
+    catalogue: Catalogue, examples: Sequence[Example], version: str, selection: Selection
+) -> tuple[DispatchModel, Fitted]:
     texts = [e.text for e in examples]
     groups = [catalogue.nodes[e.label].path_codes[0] for e in examples]
     weight = np.array([1.0 if e.source == "catalogue" else HISTORY_WEIGHT for e in examples])
     features = build_features()
     x = features.fit_transform(texts).tocsr()
-    group_cols = select_features(x, groups, GROUP_FEATURES)
+    group_cols = select_features(x, groups, selection.group)
     group_clf = build_classifier(min(Counter(groups).values()))
     group_clf.fit(x if group_cols is None else x[:, group_cols], groups, sample_weight=weight)
     leaf_clfs: dict[str, tuple[Any, np.ndarray[Any, Any]]] = {}
@@ -303,16 +329,17 @@ def fit(catalogue: Catalogue, examples: Sequence[Example], version: str) -> tupl
         clf = build_classifier(min(counts.values()))
         clf.fit(sub[:, cols], labels, sample_weight=weight[rows])
         leaf_clfs[g] = (clf, cols)
-    second_clf, second_cols = fit_seconds(x, [second_label(catalogue, e.label) for e in examples], weight)
+    seconds = [second_label(catalogue, e.label) for e in examples]
+    second_clf, second_cols = fit_seconds(x, seconds, weight, selection.second)
     model = compile_model(
         version, catalogue, features, (group_clf, group_cols), leaf_clfs, single, (second_clf, second_cols)
     )
     return model, Fitted(features, group_clf, leaf_clfs, second_clf, group_cols, second_cols)
 
 
-def _fit_model(catalogue: Catalogue, examples: Sequence[Example], version: str) -> DispatchModel:
+def _fit_model(catalogue: Catalogue, examples: Sequence[Example], version: str, selection: Selection) -> DispatchModel:
     """:func:`fit`'s model alone (what a worker process sends back)."""
-    return fit(catalogue, examples, version)[0]
+    return fit(catalogue, examples, version, selection)[0]
 
 
 def _linear(clf: Any, cols: np.ndarray[Any, Any] | None) -> Linear:
@@ -367,6 +394,9 @@ def compile_model(
     for all); ``second_clf`` is ``(None, None)`` without a second level."""
     chars = features.transformer_list[0][1]
     wordv = features.transformer_list[1][1]
+    if tuple(chars.ngram_range) != (1, 3):
+        # inference packs at most three code points into one key (dispatcher.classifier._gram_key)
+        raise ValueError(f"character n-grams must be 1-3, not {chars.ngram_range}")
     offset = len(chars.vocabulary_)
     names = [""] * (offset + len(wordv.vocabulary_))
     for term, col in chars.vocabulary_.items():
@@ -467,9 +497,12 @@ def choose_blend(catalogue: Catalogue, probe: DispatchModel, held: Sequence[Exam
     return max(BLEND_GRID, key=lambda b: (hits(b), -abs(b - DEFAULT_BLEND)))
 
 
-def train(catalogue: Catalogue, examples: Iterable[Example], version: str) -> TrainResult:
+def train(
+    catalogue: Catalogue, examples: Iterable[Example], version: str, selection: Selection = Selection()
+) -> TrainResult:
     """Held-out metrics from a fit on four fifths, and the model fitted on all the data (the two
-    fits run side by side in two processes; the same data give the same model). Raises ``ValueError`` when the data cover fewer than two groups."""
+    fits run side by side in two worker processes; the same data give the same model). Raises
+    ``ValueError`` when the data cover fewer than two groups."""
     started = time.perf_counter()
     data = _prepare(catalogue, examples)
     if len({catalogue.nodes[e.label].path_codes[0] for e in data}) < 2:
@@ -478,8 +511,10 @@ def train(catalogue: Catalogue, examples: Iterable[Example], version: str) -> Tr
     # The probe (for the held-out metrics) and the final fit are independent: fitted side by side
     # in two worker processes (joblib's loky), not threads, because liblinear's random generator
     # is one per process and two fits sharing it would not give the same weights twice.
+    # scikit-learn's Parallel hands the caller's warning filters to the workers, so a warning in a
+    # fit stays an error under the test suite's filterwarnings.
     probe, final = Parallel(n_jobs=2, backend="loky")(
-        delayed(_fit_model)(catalogue, part, version) for part in (train_set, data)
+        delayed(_fit_model)(catalogue, part, version, selection) for part in (train_set, data)
     )
     blend = choose_blend(catalogue, probe, test_set)
     probe = with_blend(probe, blend)
