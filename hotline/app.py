@@ -172,6 +172,11 @@ def create_app(
         app.include_router(page_router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> RedirectResponse:
+        """Browsers ask for it on every page: the site icon, not a 404 in the log."""
+        return RedirectResponse("/static/favicon.svg", status_code=301)
+
     @app.get("/healthz", tags=["运维 ops"], summary="存活检查")
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "rulebook": rulebook.version}

@@ -143,13 +143,16 @@ def test_place_is_found_in_the_address_when_not_given(rb: Rulebook) -> None:
 
 def test_territorial_matter_without_place_goes_to_the_competent_department(rb: Rulebook) -> None:
     d = route(facts("广场舞噪音扰民"), rb)
-    assert d.rule_id == "category.competent_department"
+    assert d.rule_id == "territorial.no_place"
     assert d.units[0].code == "city.urban_management"
+    assert "属地管理事项，未提供事发地点" in d.explanation
 
 
 def test_sector_matter_goes_to_city_department_even_with_a_place(rb: Rulebook) -> None:
     d = route(facts("公积金提取到账太慢", area=AreaInput(district="市中区")), rb)
     assert d.units[0].code == "city.housing_fund"
+    # a sector matter's reason says nothing about places
+    assert d.rule_id == "category.competent_department" and "属地" not in d.explanation
 
 
 def test_agent_category_overrides_keywords(rb: Rulebook) -> None:

@@ -184,3 +184,12 @@ def test_reply_summaries_are_scrubbed_and_short() -> None:
     assert scrub("电话13600001111或0632-1234567，证件37040219900101123X") == "电话***或***，证件******"
     assert summary_of("甲" * 100).endswith("…") and len(summary_of("甲" * 100)) == 61
     assert summary_of("已联系张三处理", "张三") == "已联系***处理"
+
+
+async def test_the_site_icon_is_served_not_a_404(client: AsyncClient) -> None:
+    r = await client.get("/favicon.ico")
+    assert r.status_code == 301 and r.headers["location"] == "/static/favicon.svg"
+    icon = await client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    page = await client.get("/public/progress")
+    assert '<link rel="icon" href="/static/favicon.svg"' in page.text
