@@ -54,14 +54,14 @@ class ReadResult:
         for label, (rows, paths) in sorted(self.ambiguous.items(), key=lambda kv: -len(kv[1][0])):
             out.append(
                 f"标签“{label}”对应派单目录中多个同名节点（{'、'.join(paths)}），请改用编码或完整路径："
-                f"第 {_rows(rows, limit)} 行（共 {len(rows)} 行，未导入）"
+                f"第 {_rows(rows, limit)} 行（共 {len(rows)} 行，已跳过）"
             )
         for label, rows in sorted(self.unknown.items(), key=lambda kv: -len(kv[1])):
-            out.append(f"标签“{label}”不在派单目录中：第 {_rows(rows, limit)} 行（共 {len(rows)} 行，未导入）")
+            out.append(f"标签“{label}”不在派单目录中：第 {_rows(rows, limit)} 行（共 {len(rows)} 行，已跳过）")
         if self.empty_text:
-            out.append(f"文本列为空：第 {_rows(self.empty_text, limit)} 行（共 {len(self.empty_text)} 行，未导入）")
+            out.append(f"文本列为空：第 {_rows(self.empty_text, limit)} 行（共 {len(self.empty_text)} 行，已跳过）")
         if self.empty_label:
-            out.append(f"标签列为空：第 {_rows(self.empty_label, limit)} 行（共 {len(self.empty_label)} 行，未导入）")
+            out.append(f"标签列为空：第 {_rows(self.empty_label, limit)} 行（共 {len(self.empty_label)} 行，已跳过）")
         return out
 
 
@@ -103,7 +103,16 @@ def _table(path: Path) -> Iterator[list[str]]:
     else:  # pragma: no cover - gb18030 decodes any byte string
         raise ImportFileError("import.bad_encoding", f"无法识别文件编码：{path.name}")
     dialect = "excel-tab" if suffix == ".tsv" else "excel"
-    yield from csv.reader(io.StringIO(text, newline=""), dialect=dialect)
+    reader = csv.reader(io.StringIO(text, newline=""), dialect=dialect)
+    try:
+        yield from reader
+    except csv.Error as exc:
+        why = (
+            f"有单元格超过 {csv.field_size_limit():,} 个字符"
+            if "field larger than field limit" in str(exc)
+            else "引号或分隔符不配对"
+        )
+        raise ImportFileError("import.bad_row", f"文件 {path.name} 第 {reader.line_num} 行附近无法读取：{why}") from exc
 
 
 def read_labelled(
@@ -135,7 +144,9 @@ def read_labelled(
 
         iterator = tqdm(rows, desc=f"读取 {path.name}", unit="行")
     cache: dict[str, str | None] = {}
-    for number, values in enumerate(iterator, start=2):
+    for number, raw_values in enumerate(iterator, start=2):
+        # NUL cannot be stored in PostgreSQL text and carries nothing
+        values = [v.replace("\x00", "") for v in raw_values]
         if not any(v.strip() for v in values):
             continue
         cell = [values[i].strip() if i < len(values) else "" for i in text_idx]

@@ -150,7 +150,7 @@ async def promote_model(
         if new_acc < old_acc:
             if raise_if_worse:
                 raise Conflict(
-                    f"新模型留出集准确率 {new_acc:.1%} 低于当前模型 {old_acc:.1%}，未启用（可强制启用）",
+                    f'新模型留出集准确率 {new_acc:.1%} 低于当前模型 {old_acc:.1%}，未启用（可强制启用：命令行加 --force，接口传 "force": true）',
                     code="dispatch.not_better",
                 )
             return False

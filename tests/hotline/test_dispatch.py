@@ -390,6 +390,22 @@ def test_import_reads_csv_and_lists_unknown_labels_with_rows(tmp_path: Path, rul
     assert missing.value.code == "import.file_missing"
 
 
+def test_import_drops_nul_bytes_and_names_the_row_of_an_oversized_cell(tmp_path: Path, rulebook: Rulebook) -> None:
+    assert rulebook.catalogue is not None
+    path = tmp_path / "nul.csv"
+    path.write_text("内容,类别\n小区垃圾\x00三天没人清运,城乡建设\n\x00,城乡建设\n", encoding="utf-8")
+    read = read_labelled(path, ["内容"], "类别", rulebook.catalogue)
+    assert [(r.row, r.text) for r in read.known] == [(2, "小区垃圾三天没人清运")]
+    assert read.empty_text == [3]
+    assert any("第 3 行" in p and "已跳过" in p for p in read.problems())
+    huge = tmp_path / "huge.csv"
+    huge.write_text("内容,类别\n路灯坏了,城乡建设\n" + "很" * 200_000 + ",城乡建设\n", encoding="utf-8")
+    with pytest.raises(ImportFileError) as oversized:
+        read_labelled(huge, ["内容"], "类别", rulebook.catalogue)
+    assert oversized.value.code == "import.bad_row"
+    assert "第 3 行" in oversized.value.message and "超过" in oversized.value.message
+
+
 def test_import_reads_xlsx(tmp_path: Path, rulebook: Rulebook) -> None:
     from openpyxl import Workbook
 
