@@ -264,8 +264,7 @@ def fit_seconds(
         return None, None
     sub = x[rows]
     cols = select_features(sub, kept, n_features)
-    svm = LinearSVC(C=0.5, class_weight="balanced", random_state=0, max_iter=5000, tol=SVM_TOL)
-    clf = CalibratedClassifierCV(svm, method="sigmoid", cv=StratifiedKFold(n_splits=2), ensemble=False)
+    clf = build_classifier(2)  # two calibration folds
     clf.fit(sub if cols is None else sub[:, cols], kept, sample_weight=weight[rows])
     est = clf.calibrated_classifiers_[0].estimator
     prune(est, round(SECOND_KEEP * x.shape[1] * est.coef_.shape[0]))
