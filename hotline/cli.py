@@ -102,13 +102,16 @@ def cmd_dispatch_import(settings: Settings, args: argparse.Namespace) -> None:
         lambda s, rt: import_labels(s, rt, Path(args.file), args.text_columns, args.label_column, _who()),
     )
     read = outcome.read
-    ambiguous = sum(len(rows) for rows, _ in read.ambiguous.values())
-    total = len(read.rows) + len(read.empty_text) + len(read.empty_label) + ambiguous
-    again = f"（{outcome.duplicates} 条此前已导入，未重复导入）" if outcome.duplicates else ""
-    print(f"读取 {total} 行，导入 {outcome.imported} 条带标签的工单{again}")
+    notes = []
+    if outcome.relabelled:
+        notes.append(f"{outcome.relabelled} 条此前已导入、本次标签不同，已改为本次的标签")
+    if outcome.duplicates:
+        notes.append(f"{outcome.duplicates} 条此前已导入，未重复导入")
+    again = f"（{'；'.join(notes)}）" if notes else ""
+    print(f"读取 {read.total} 行，导入 {outcome.imported} 条带标签的工单{again}")
     for line in read.problems():
         print(f"  {line}", file=sys.stderr)
-    if outcome.imported == 0 and not outcome.duplicates:
+    if outcome.imported == 0 and not outcome.duplicates and not outcome.relabelled:
         print("没有导入任何一行：请检查标签列和文本列", file=sys.stderr)
         raise SystemExit(1)
 

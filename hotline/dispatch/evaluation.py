@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sklearn.metrics import f1_score
+from wcwidth import wcswidth
 
 from dispatcher.classifier import DispatchModel
 from dispatcher.routing import RequestFacts, route
@@ -119,17 +120,38 @@ def format_report(report: dict[str, Any], catalogue: Catalogue) -> list[str]:
         f"自动派单覆盖率（置信度≥{report['threshold']:.0%}）：{report['coverage']:.1%}    其准确率：{report['accuracy_confident']:.1%}",
         f"转人工派单：{report['manual']}    不予受理：{report['not_accepted']}    紧急转接：{report['emergency_transfer']}",
         "",
-        "分类            样本    准确率",
+        _pad("分类", 16) + _pad("样本", 6, right=True) + _pad("准确率", 10, right=True),
     ]
     for code, row in report["per_class"].items():
-        lines.append(f"{name(code):<14}{row['n']:>6}    {row['accuracy']:.1%}")
+        lines.append(_pad(name(code), 16) + f"{row['n']:>6}" + f"{row['accuracy']:>10.1%}")
     lines.append("")
     lines.append("混淆矩阵（行：标注，列：判定）")
     cols = list(report["per_class"].keys())
     extra = sorted({g for row in report["confusion"].values() for g in row} - set(cols))
     cols += extra
-    lines.append("标注\\判定 " + " ".join(f"{name(c)[:4]:>5}" for c in cols))
+    lines.append(_pad("标注\\判定", 16) + "".join(_pad(_clip(name(c), 8), 9, right=True) for c in cols))
     for t in report["per_class"]:
         row = report["confusion"].get(t, {})
-        lines.append(f"{name(t)[:6]:<8}" + " ".join(f"{row.get(c, 0):>5}" for c in cols))
+        lines.append(_pad(_clip(name(t), 14), 16) + "".join(f"{row.get(c, 0):>9}" for c in cols))
     return lines
+
+
+def _width(text: str) -> int:
+    """Terminal columns of ``text`` (a Chinese character takes two), by ``wcwidth``."""
+    return max(0, wcswidth(text))
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    """``text`` padded with spaces to ``width`` terminal columns (right-aligned if ``right``)."""
+    fill = " " * max(0, width - _width(text))
+    return fill + text if right else text + fill
+
+
+def _clip(text: str, width: int) -> str:
+    """``text`` cut to at most ``width`` terminal columns."""
+    out = ""
+    for ch in text:
+        if _width(out + ch) > width:
+            break
+        out += ch
+    return out

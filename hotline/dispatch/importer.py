@@ -43,10 +43,18 @@ class ReadResult:
     """Unknown label -> the rows that carry it."""
     ambiguous: dict[str, tuple[list[int], tuple[str, ...]]] = field(default_factory=dict)
     """A name several nodes share -> (its rows, the paths it could mean)."""
+    bad_bytes: list[int] = field(default_factory=list)
+    """Rows holding bytes that are not text in the file's encoding (read as U+FFFD), skipped."""
 
     @property
     def known(self) -> list[LabelledRow]:
         return [r for r in self.rows if r.node is not None]
+
+    @property
+    def total(self) -> int:
+        """Rows read (blank lines not counted), skipped ones included."""
+        ambiguous = sum(len(rows) for rows, _ in self.ambiguous.values())
+        return len(self.rows) + len(self.empty_text) + len(self.empty_label) + len(self.bad_bytes) + ambiguous
 
     def problems(self, limit: int = 10) -> list[str]:
         """Chinese lines naming rows and columns, for the CLI and the page."""
@@ -58,6 +66,11 @@ class ReadResult:
             )
         for label, rows in sorted(self.unknown.items(), key=lambda kv: -len(kv[1])):
             out.append(f"标签“{label}”不在派单目录中：第 {_rows(rows, limit)} 行（共 {len(rows)} 行，已跳过）")
+        if self.bad_bytes:
+            out.append(
+                f"含无法识别的字节（不是有效的 UTF-8 或 GB18030 文本）：第 {_rows(self.bad_bytes, limit)} 行"
+                f"（共 {len(self.bad_bytes)} 行，已跳过）"
+            )
         if self.empty_text:
             out.append(f"文本列为空：第 {_rows(self.empty_text, limit)} 行（共 {len(self.empty_text)} 行，已跳过）")
         if self.empty_label:
@@ -72,6 +85,8 @@ def _rows(rows: Sequence[int], limit: int) -> str:
 
 def _table(path: Path) -> Iterator[list[str]]:
     """Rows of a CSV (UTF-8, UTF-8 with BOM or GB18030) or of the first sheet of an XLSX."""
+    if path.is_dir():
+        raise ImportFileError("import.not_a_file", f"{path} 是文件夹，不是文件：请给出 CSV 或 XLSX 文件的路径")
     if not path.is_file():
         raise ImportFileError("import.file_missing", f"文件不存在：{path}")
     suffix = path.suffix.lower()
@@ -93,15 +108,7 @@ def _table(path: Path) -> Iterator[list[str]]:
         return
     if suffix not in (".csv", ".txt", ".tsv"):
         raise ImportFileError("import.bad_type", f"只支持 CSV 或 XLSX 文件：{path.name}")
-    raw = path.read_bytes()
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # pragma: no cover - gb18030 decodes any byte string
-        raise ImportFileError("import.bad_encoding", f"无法识别文件编码：{path.name}")
+    text = _decode(path.read_bytes())
     dialect = "excel-tab" if suffix == ".tsv" else "excel"
     reader = csv.reader(io.StringIO(text, newline=""), dialect=dialect)
     try:
@@ -113,6 +120,30 @@ def _table(path: Path) -> Iterator[list[str]]:
             else "引号或分隔符不配对"
         )
         raise ImportFileError("import.bad_row", f"文件 {path.name} 第 {reader.line_num} 行附近无法读取：{why}") from exc
+
+
+REPLACEMENT = "\ufffd"
+"""What a byte that is not text in the file's encoding is read as."""
+
+
+def _decode(raw: bytes) -> str:
+    """UTF-8 (with or without BOM) or GB18030, whichever the bytes are.
+
+    A UTF-8 file with a few broken bytes stays UTF-8: its broken bytes become U+FFFD and the rows
+    that hold them are skipped and listed (:attr:`ReadResult.bad_bytes`), rather than the whole
+    file being read as GB18030 and garbled. GB18030 text is almost never valid multi-byte UTF-8, so
+    the share of well-formed UTF-8 characters tells the two apart.
+    """
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    lenient = raw.decode("utf-8-sig", errors="replace")
+    broken = lenient.count(REPLACEMENT)
+    wide = sum(1 for ch in lenient if ord(ch) > 0x7F) - broken
+    if wide >= 4 * broken:
+        return lenient
+    return raw.decode("gb18030", errors="replace")
 
 
 def read_labelled(
@@ -152,6 +183,9 @@ def read_labelled(
         cell = [values[i].strip() if i < len(values) else "" for i in text_idx]
         text = "\n".join(c for c in cell if c)
         label = values[label_idx].strip() if label_idx < len(values) else ""
+        if REPLACEMENT in text or REPLACEMENT in label:
+            result.bad_bytes.append(number)
+            continue
         if not text:
             result.empty_text.append(number)
             continue

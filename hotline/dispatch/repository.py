@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
@@ -94,10 +94,24 @@ async def label_counts(session: AsyncSession) -> dict[str, int]:
     return {src: int(n) for src, n in (await session.execute(stmt)).all()}
 
 
-async def import_keys(session: AsyncSession) -> set[tuple[str, str]]:
-    """(text, label) of every imported label, to import each row once."""
-    stmt = select(DispatchLabel.text, DispatchLabel.label).where(DispatchLabel.source == "import")
-    return {(t, lab) for t, lab in (await session.execute(stmt)).all()}
+async def imported_labels(session: AsyncSession) -> dict[str, str]:
+    """Text -> label of every imported label (the latest row's, should a text carry several)."""
+    stmt = (
+        select(DispatchLabel.text, DispatchLabel.label)
+        .where(DispatchLabel.source == "import")
+        .order_by(DispatchLabel.id)
+    )
+    rows = await session.execute(stmt)
+    return {row.text: row.label for row in rows}
+
+
+async def drop_import_labels(session: AsyncSession, texts: Sequence[str]) -> None:
+    """Remove the imported labels of these texts (before they are imported again, relabelled)."""
+    for start in range(0, len(texts), 1000):
+        chunk = list(texts[start : start + 1000])
+        await session.execute(
+            delete(DispatchLabel).where(DispatchLabel.source == "import", DispatchLabel.text.in_(chunk))
+        )
 
 
 async def add_import_labels(

@@ -196,13 +196,18 @@ class ImportOutcome:
     read: ReadResult
     imported: int
     duplicates: int = 0
-    """Rows already imported before (same text and label), not stored again."""
+    """Rows already imported before (same text and label), or repeated in the file: not stored again."""
+    relabelled: int = 0
+    """Texts imported before with another label: the file's label replaces the old one."""
 
 
 async def import_labels(
     session: AsyncSession, rt: Runtime, path: Path, text_columns: list[str], label_column: str, by: str
 ) -> ImportOutcome:
     """Import labelled history; unknown labels and empty cells are reported with their rows.
+
+    One label per text: a text imported before with another label takes the file's label (a
+    corrected file replaces the old one), and within a file the last row of a text wins.
 
     Raises :class:`InvalidInput` naming the file or column when the file cannot be read as asked.
     """
@@ -212,20 +217,25 @@ async def import_labels(
         )
     except ImportFileError as exc:
         raise InvalidInput.one("file", exc.code, exc.message) from exc
-    stored = await repo.import_keys(session)
-    rows: list[tuple[str, str]] = []
-    duplicates = 0
+    stored = await repo.imported_labels(session)
+    # one label per text: a later row of the file, or a later file, corrects an earlier label
+    latest: dict[str, str] = {}
     for r in read.known:
-        if r.node is None:
-            continue
-        key = (r.text, r.node)
-        if key in stored:
-            duplicates += 1  # the same row imported before (or twice in this file): kept once
-            continue
-        stored.add(key)
-        rows.append(key)
-    n = await repo.add_import_labels(session, rows, path.name, by, rt.clock())
-    return ImportOutcome(read, n, duplicates)
+        if r.node is not None:
+            latest[r.text] = r.node
+    duplicates = len(read.known) - len(latest)
+    new: list[tuple[str, str]] = []
+    relabelled: list[tuple[str, str]] = []
+    for text, label in latest.items():
+        if stored.get(text) == label:
+            duplicates += 1
+        elif text in stored:
+            relabelled.append((text, label))
+        else:
+            new.append((text, label))
+    await repo.drop_import_labels(session, [t for t, _ in relabelled])
+    await repo.add_import_labels(session, new + relabelled, path.name, by, rt.clock())
+    return ImportOutcome(read, len(new), duplicates, len(relabelled))
 
 
 async def evaluate_file(

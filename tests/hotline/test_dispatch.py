@@ -406,6 +406,95 @@ def test_import_drops_nul_bytes_and_names_the_row_of_an_oversized_cell(tmp_path:
     assert "第 3 行" in oversized.value.message and "超过" in oversized.value.message
 
 
+def test_import_tells_a_folder_and_keeps_a_utf8_file_with_a_broken_byte_utf8(
+    tmp_path: Path, rulebook: Rulebook
+) -> None:
+    assert rulebook.catalogue is not None
+    with pytest.raises(ImportFileError) as folder:
+        read_labelled(tmp_path, ["内容"], "类别", rulebook.catalogue)
+    assert folder.value.code == "import.not_a_file" and "文件夹" in folder.value.message
+    # one stray byte in a UTF-8 file: its row is skipped and named, the rest (header included) reads
+    broken = tmp_path / "broken.csv"
+    lines = ["内容,类别", "小区路灯坏了一个月,城乡建设", "老板拖欠工资半年,劳动和社会保障", "学校乱收费,教育文体"]
+    raw = "\n".join(lines).encode("utf-8").replace("拖欠".encode(), b"\xff\xfe")
+    broken.write_bytes(raw)
+    read = read_labelled(broken, ["内容"], "类别", rulebook.catalogue)
+    assert [(r.row, r.text) for r in read.known] == [(2, "小区路灯坏了一个月"), (4, "学校乱收费")]
+    assert read.bad_bytes == [3]
+    assert any("第 3 行" in p and "无法识别的字节" in p and "已跳过" in p for p in read.problems())
+    assert read.total == 3
+    # a GB18030 file (as Excel on a Chinese Windows saves CSV) is still read as GB18030
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes("\n".join(lines).encode("gb18030"))
+    read = read_labelled(gbk, ["内容"], "类别", rulebook.catalogue)
+    assert [r.text for r in read.known] == ["小区路灯坏了一个月", "老板拖欠工资半年", "学校乱收费"]
+    assert read.bad_bytes == []
+
+
+async def test_reimporting_a_text_with_another_label_replaces_its_label(
+    session: AsyncSession, runtime: Runtime, tmp_path: Path
+) -> None:
+    first = tmp_path / "first.csv"
+    first.write_text("内容,类别\n小区门口的路灯坏了,教育文体\n老板拖欠工资半年,劳动和社会保障\n", encoding="utf-8")
+    outcome = await service.import_labels(session, runtime, first, ["内容"], "类别", "tester")
+    assert (outcome.imported, outcome.duplicates, outcome.relabelled) == (2, 0, 0)
+    # the corrected file: one label changed, one row unchanged, a new row given twice (the last wins)
+    second = tmp_path / "second.csv"
+    second.write_text(
+        "内容,类别\n小区门口的路灯坏了,城乡建设\n老板拖欠工资半年,劳动和社会保障\n"
+        "学校乱收补课费,城乡建设\n学校乱收补课费,教育文体\n",
+        encoding="utf-8",
+    )
+    outcome = await service.import_labels(session, runtime, second, ["内容"], "类别", "tester")
+    assert (outcome.imported, outcome.duplicates, outcome.relabelled) == (1, 2, 1)
+    stored = (
+        await session.execute(select(DispatchLabel.text, DispatchLabel.label).where(DispatchLabel.source == "import"))
+    ).all()
+    assert sorted(stored) == [
+        ("学校乱收补课费", "education_culture"),
+        ("小区门口的路灯坏了", "urban_rural"),
+        ("老板拖欠工资半年", "labour_social"),
+    ]
+
+
+def test_evaluation_table_lines_up_chinese_names(rulebook: Rulebook) -> None:
+    from wcwidth import wcswidth
+
+    from hotline.dispatch.evaluation import format_report
+
+    assert rulebook.catalogue is not None
+    per_class = {
+        "urban_rural": {"n": 120, "accuracy": 0.9},
+        "labour_social": {"n": 7, "accuracy": 0.5},
+        "party_government": {"n": 31, "accuracy": 1.0},
+    }
+    confusion = {"urban_rural": {"labour_social": 3, "discipline": 12}, "labour_social": {"urban_rural": 1}}
+    report = {
+        "model_version": "m1",
+        "n": 158,
+        "accuracy": 0.8,
+        "top3_accuracy": 0.9,
+        "macro_f1": 0.7,
+        "threshold": 0.5,
+        "coverage": 0.8,
+        "accuracy_confident": 0.9,
+        "manual": 3,
+        "not_accepted": 0,
+        "emergency_transfer": 0,
+        "per_class": per_class,
+        "confusion": confusion,
+    }
+    lines = format_report(report, rulebook.catalogue)
+    start = lines.index(next(line for line in lines if line.startswith("分类")))
+    table = lines[start : start + 1 + len(per_class)]
+    assert "劳动和社会保障" in "".join(table)
+    assert len({wcswidth(line) for line in table}) == 1  # every row as wide as the header
+    matrix_at = lines.index("混淆矩阵（行：标注，列：判定）")
+    matrix = lines[matrix_at + 1 : matrix_at + 2 + len(per_class)]
+    assert len({wcswidth(line) for line in matrix}) == 1
+    assert "纪检监察" in matrix[0]  # a group only predicted gets a column too
+
+
 def test_import_reads_xlsx(tmp_path: Path, rulebook: Rulebook) -> None:
     from openpyxl import Workbook
 
@@ -449,6 +538,18 @@ def test_cli_import_train_evaluate_rollback(tmp_path: Path) -> None:
         assert imported.returncode == 0, imported.stderr
         assert "导入 10 条" in imported.stdout
         assert "不存在" in imported.stderr and "第 12 行" in imported.stderr
+        data.write_text(
+            "\n".join(rows).replace(
+                "东湖工地老板拖欠农民工工资不给,劳动和社会保障", "东湖工地老板拖欠农民工工资不给,城乡建设"
+            ),
+            encoding="utf-8",
+        )
+        again = run_cli(url, "dispatch", "import", str(data), *cols)
+        assert again.returncode == 0, again.stderr
+        assert "导入 0 条" in again.stdout and "9 条此前已导入" in again.stdout
+        assert "1 条此前已导入、本次标签不同，已改为本次的标签" in again.stdout
+        data.write_text("\n".join(rows), encoding="utf-8")
+        assert run_cli(url, "dispatch", "import", str(data), *cols).returncode == 0
         trained = run_cli(url, "dispatch", "train", "--promote", "--force")
         assert trained.returncode == 0, trained.stderr
         assert "导入的历史工单 10" in trained.stdout and "已启用为当前模型" in trained.stdout
