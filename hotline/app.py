@@ -9,17 +9,21 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dispatcher.calendar import CalendarError
 from dispatcher.lifecycle import IllegalTransition
 from hotline import web
 from hotline.api import auth, calendar, callbacks, dispatch, kpi, merge, supervision, tickets, units, workflow
 from hotline.clock import Clock, utc_now
 from hotline.db import database_url, make_engine, make_sessionmaker
+from hotline.edge import InputGuard, Refused, Scope
 from hotline.errors import DomainError, InvalidInput
 from hotline.runtime import Runtime
 from hotline.scheduler import run_forever
@@ -78,7 +82,7 @@ def _page_error(request: Request, status: int, code: str, message: str) -> Respo
 
     if code == LoginRequired.code:
         return RedirectResponse("/login", status_code=303)
-    titles = {401: "请先登录", 403: "无权访问", 404: "未找到", 409: "操作冲突", 422: "输入有误"}
+    titles = {401: "请先登录", 403: "无权访问", 404: "未找到", 409: "操作冲突", 413: "内容过大", 422: "输入有误"}
     return render(
         request,
         "error.html",
@@ -116,11 +120,45 @@ def install_error_handlers(app: FastAPI) -> None:
             return _page_error(request, exc.http_status, exc.code, exc.message)
         return _error(exc.http_status, exc.code, exc.message)
 
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DBAPIError)
+    async def _out_of_range(request: Request, exc: Exception) -> Response:
+        # a number or date a user gave that is valid by type but beyond what the calendar or the
+        # database can hold (a 64-bit id, a date in year 9999): their input, not our failure.
+        # Any other database error stays a server error.
+        if isinstance(exc, DBAPIError) and not _is_data_error(exc):
+            raise exc
+        message = "数值或日期超出允许的范围"
+        if _is_page(request):
+            return _page_error(request, 422, "validation.out_of_range", message)
+        problem = {"field": "request", "code": "validation.out_of_range", "message": f"request：{message}"}
+        return _error(422, "validation", message, [problem])
+
+    @app.exception_handler(CalendarError)
+    async def _calendar(request: Request, exc: CalendarError) -> Response:
+        # a date a user gave that the working calendar cannot count from or to
+        if _is_page(request):
+            return _page_error(request, 422, exc.code, exc.message)
+        return _error(422, "validation", exc.message, [{"field": "request", "code": exc.code, "message": exc.message}])
+
     @app.exception_handler(IllegalTransition)
     async def _transition(request: Request, exc: IllegalTransition) -> Response:
         if _is_page(request):
             return _page_error(request, exc.http_status, exc.code, exc.message)
         return _error(exc.http_status, exc.code, exc.message)
+
+
+def _is_data_error(exc: DBAPIError) -> bool:
+    """Whether PostgreSQL or asyncpg refused a *value* (SQLSTATE class 22, data exception: a
+    number out of range, a date overflow), not the query or the connection."""
+    cause = exc.orig.__cause__ if exc.orig is not None else None
+    return isinstance(cause, asyncpg.exceptions.DataError) or str(getattr(cause, "sqlstate", "")).startswith("22")
+
+
+async def _refused_page(scope: Scope, exc: Refused) -> Response:
+    """The Chinese error page for a request refused at the edge (:mod:`hotline.edge`)."""
+    rules = "；".join(p.rule for p in exc.problems) or exc.message
+    return _page_error(Request(scope), exc.status, exc.code, f"提交的内容有误：{rules}")
 
 
 def create_app(
@@ -166,6 +204,7 @@ def create_app(
     if sessions is not None:
         app.state.sessions = sessions
     install_error_handlers(app)
+    app.add_middleware(InputGuard, max_body_bytes=settings.max_body_bytes, render_page=_refused_page)
     for module in (auth, tickets, workflow, merge, supervision, callbacks, calendar, units, kpi, dispatch):
         app.include_router(module.router)
     for page_router in web.routers():

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel
 
+from dispatcher.calendar import CalendarError
 from hotline.api.deps import ActorDep, RuntimeDep, SessionDep, SupervisorDep
 from hotline.calendar import repository as repo
 from hotline.calendar.service import import_schedule
@@ -54,7 +55,10 @@ async def deadline(
     if start.tzinfo is None:
         raise InvalidInput.one("start", "calendar.naive_datetime", "start 必须带时区，例如 2026-09-28T09:00:00+08:00")
     calendar = await rt.calendar.get(session)
-    d = calendar.deadline(start, working_days)
+    try:
+        d = calendar.deadline(start, working_days)
+    except CalendarError as exc:  # beyond the dates the calendar can count to (year 9999)
+        raise InvalidInput.one("start", exc.code, exc.message) from exc
     return DeadlineOut(due_date=d.due_date, due_at=d.due_at, working_days=d.working_days, provisional=d.provisional)
 
 

@@ -25,7 +25,7 @@ async def create_ticket(
     session: SessionDep,
     rt: RuntimeDep,
     actor: AgentDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=128)] = None,
 ) -> Response:
     result = await service.intake(session, rt, actor, body, idempotency_key)
     # Serialised once here: the hot path of the call centre skips FastAPI's re-validation of the model.

@@ -20,6 +20,15 @@ LocalDatetime = Annotated[
 CREDIT_CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|\d{7,8})$")
+_MOBILE_WRITTEN = re.compile(r"^(?:\+?86[\s-]?|0086[\s-]?)?(1[3-9]\d)[\s.-]?(\d{4})[\s.-]?(\d{4})$")
+"""A mobile number as people write it: ``139-0000-1111``, ``139 0000 1111``, ``+86 13900001111``."""
+
+
+def canonical_phone(value: str) -> str:
+    """A mobile number written with separators or the country code as its 11 digits; anything
+    else unchanged (full-width digits are already plain: :mod:`hotline.edge`)."""
+    m = _MOBILE_WRITTEN.match(value.strip())
+    return "".join(m.groups()) if m else value.strip()
 
 
 def credit_code_is_valid(code: str) -> bool:
@@ -58,6 +67,7 @@ class CallerIn(Input):
     @field_validator("phone")
     @classmethod
     def _phone(cls, v: str | None) -> str | None:
+        v = canonical_phone(v) if v else v
         if v and not PHONE.match(v):
             raise ValueError("电话号码格式不正确（手机号11位或带区号的固定电话）")
         return v or None
