@@ -195,6 +195,14 @@ class WorkingCalendar:
 
     loaded_years: frozenset[int]
 
+    def horizon(self, today: date) -> date:
+        """The last date a user may give for a future step (a reply-by date, a period end): 31
+        December of the year after the last loaded year, and never before the year after
+        ``today`` (local date). Dates beyond it cannot be counted in working days and, stored,
+        would only stop the sweeps (issue 10: one stored value must never stop them)."""
+        last = max(self._loaded_sorted[-1] if self._loaded_sorted else today.year, today.year)
+        return date(min(last + 1, 9998), 12, 31)
+
     def __init__(self, special_days: Iterable[SpecialDay], loaded_years: Iterable[int]) -> None:
         years: set[int] = set()
         for year in loaded_years:

@@ -8,10 +8,11 @@ single form or schema could do for all (issue 10, items 1, 4 and 5):
 * a JSON body that is not UTF-8, not JSON, nested deeper than :data:`MAX_DEPTH`, or holds a number
   beyond 64 bits or a non-finite one is refused with 422 and our error body (never FastAPI's
   ``{"detail": …}``);
-* every string of the query, of a JSON or form body (keys too) and of the path is checked by
+* every string of the query, of a JSON body (keys too) and of the path is checked by
   :func:`text_problem`: NUL and other control characters (tab and newlines allowed), bidirectional
   overrides and isolates, lone surrogates, and text made only of blanks are refused with 422,
-  naming the field and the rule;
+  naming the field and the rule; a page's form is scrubbed of them instead (:func:`scrub`), so
+  that what a person typed is never thrown away by an error page;
 * every such string is normalised by :func:`clean`: full-width digits and letters
   (``１３８００００５６７８``) and other compatibility characters become their plain forms (NFKC),
   so that a number typed in any width is stored and looked up alike.
@@ -173,14 +174,28 @@ def clean_json(raw: bytes) -> bytes:
     return json.dumps(_walk(data, "", 0), ensure_ascii=False).encode()
 
 
+def scrub(value: str) -> str:
+    """A form field as a person meant it: control and direction-override characters dropped
+    (tab and newlines kept), blank-only text empty, then :func:`clean`."""
+    value = _BIDI.sub("", _CONTROL.sub("", value))
+    return "" if _BLANK.match(value) else clean(value)
+
+
 def clean_pairs(raw: bytes, *, what: str) -> bytes:
-    """A query string or form body (``application/x-www-form-urlencoded``) checked and cleaned;
-    raises :class:`Refused` naming the parameter."""
+    """A query string or a form body (``application/x-www-form-urlencoded``), cleaned.
+
+    A query string is checked like JSON (:func:`text_problem`; raises :class:`Refused` naming the
+    parameter). A form is what a person typed into a page: refusing it would throw their text
+    away, so it is scrubbed instead (:func:`scrub`), and the page's own rules (required fields)
+    answer with the form as it was filled in."""
     try:
         pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, encoding="utf-8", errors="strict")
     except UnicodeDecodeError:
         raise Refused.field(what, "validation.bad_encoding", "不是有效的 UTF-8 文本") from None
-    cleaned = [(_check(k, k), _check(k, v)) for k, v in pairs]
+    if what == "form":
+        cleaned = [(scrub(k), scrub(v)) for k, v in pairs]
+    else:
+        cleaned = [(_check(k, k), _check(k, v)) for k, v in pairs]
     return urlencode(cleaned, quote_via=quote).encode()
 
 

@@ -54,6 +54,8 @@ TEMPLATES: dict[str, str] = {
     "supervision_issued": "【枣庄12345】工单{number}已被督办（{reason}），请于{reply_by}前回复督办意见。",
     "notice": "【枣庄12345】工单{number}超期未办结，已予以通报，请立即办理并答复。",
     "redo": "【枣庄12345】工单{number}经回访诉求人不满意，已交办重办，请重新办理并按时答复。",
+    # To the centre: a row the sweep could not plan or act on (the rest went on).
+    "sweep_failure": "【枣庄12345】工单{number}的{what}无法自动计算（{why}），已跳过自动催办督办，请人工核查。",
 }
 
 NO_PHONE = "无联系电话"

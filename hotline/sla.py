@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dispatcher.calendar import LOCAL_TZ, WorkingCalendar
 from dispatcher.lifecycle import TRANSITIONS, Action, Status, transition
 from hotline import sla_repository as repo
+from hotline.clock import utc_now
 from hotline.db import unit_of_work
 from hotline.models import Deadline, Notification, SlaStep, SupervisionOrder, Ticket, TicketEvent
 from hotline.runtime import Runtime
@@ -125,15 +126,61 @@ class SweepReport:
     planned: int = 0
     acted: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
+    failed: int = 0
+    """Rows that could not be planned or acted on: logged, noticed to the centre, and passed over."""
 
     @property
     def total_acted(self) -> int:
         return sum(self.acted.values())
 
 
-async def plan_batch(session: AsyncSession, rt: Runtime, batch: int) -> int:
+FAILURE_RECIPIENT = "unit:centre.dispatch"
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A row the sweep passed over: its ticket, what could not be done, why, and the notice's key."""
+
+    ticket_id: int
+    what: str
+    why: str
+    key: str
+
+
+def _failure(ticket_id: int, what: str, exc: Exception, key: str) -> Failure:
+    log.exception("sla sweep: ticket id %s: %s failed; passed over, the sweep goes on", ticket_id, what)
+    return Failure(ticket_id, what, (str(exc) or type(exc).__name__)[:200], key)
+
+
+async def alert_failures(session: AsyncSession, failures: list[Failure], now: datetime, report: SweepReport) -> None:
+    """Tell the centre (an outbox notice, ``sweep_failure``) about each row passed over; counted in
+    ``report.failed``. The rest of the batch is written as usual."""
+    if not failures:
+        return
+    report.failed += len(failures)
+    numbers = await repo.ticket_numbers(session, sorted({f.ticket_id for f in failures}))
+    notices = [
+        repo.NoticeRow(
+            f.ticket_id,
+            FAILURE_RECIPIENT,
+            "sweep_failure",
+            {"number": numbers.get(f.ticket_id, str(f.ticket_id)), "what": f.what, "why": f.why},
+            f.key,
+        )
+        for f in failures
+    ]
+    await repo.insert_notices(session, notices, now)
+
+
+async def plan_batch(
+    session: AsyncSession, rt: Runtime, batch: int, now: datetime | None = None, report: SweepReport | None = None
+) -> int:
     """Plan the steps of deadlines whose plan is stale (new, moved by an extension or a calendar
-    import, or re-opened); older pending steps of those deadlines are skipped."""
+    import, or re-opened); older pending steps of those deadlines are skipped.
+
+    A deadline whose steps cannot be computed (a date beyond the calendar's range) gets none, is
+    marked planned so that it is not tried again until it changes, and is reported to the centre
+    (:func:`alert_failures`); the other deadlines of the batch are planned as usual."""
     policy = rt.rulebook.workflow.sla
     d = Deadline
     result = await session.execute(
@@ -159,8 +206,15 @@ async def plan_batch(session: AsyncSession, rt: Runtime, batch: int) -> int:
     calendar = await rt.calendar.get(session)
     memo: dict[tuple[date, int], datetime] = {}
     rows: list[dict[str, Any]] = []
+    failures: list[Failure] = []
     for dl in stale:
-        for kind, due_at in steps_for(dl, calendar, policy, memo):
+        try:
+            planned = steps_for(dl, calendar, policy, memo)
+        except Exception as exc:  # one bad row never stops the sweep
+            key = f"sweep_failure:deadline:{dl.id}:{dl.plan_version}"
+            failures.append(_failure(dl.ticket_id, "办理时限的催办、超期和督办节点", exc, key))
+            continue
+        for kind, due_at in planned:
             rows.append(
                 {
                     "ticket_id": dl.ticket_id,
@@ -191,11 +245,18 @@ async def plan_batch(session: AsyncSession, rt: Runtime, batch: int) -> int:
         .values(planned_version=Deadline.plan_version)
         .execution_options(synchronize_session=False)
     )
+    await alert_failures(session, failures, now or utc_now(), report or SweepReport())
     return len(stale)
 
 
-async def plan_orders(session: AsyncSession, batch: int) -> int:
-    """Each open supervision order gets one step at 24:00 of its reply-by date."""
+async def plan_orders(
+    session: AsyncSession, batch: int, now: datetime | None = None, report: SweepReport | None = None
+) -> int:
+    """Each open supervision order gets one step at 24:00 of its reply-by date.
+
+    An order whose reply-by date cannot be counted to (stored before dates were bounded) gets a
+    step already skipped (outcome ``invalid_date``), so it is not tried again, and is reported to
+    the centre; the other orders are planned as usual."""
     missing = (
         await session.execute(
             select(SupervisionOrder.id, SupervisionOrder.ticket_id, SupervisionOrder.reply_by)
@@ -207,11 +268,18 @@ async def plan_orders(session: AsyncSession, batch: int) -> int:
     ).all()
     if not missing:
         return 0
-    rows = [
-        {"ticket_id": t, "order_id": o, "kind": "order_overdue", "due_at": _midnight(day + timedelta(days=1))}
-        for o, t, day in missing
-    ]
+    now = now or utc_now()
+    rows: list[dict[str, Any]] = []
+    failures: list[Failure] = []
+    for o, t, day in missing:
+        row: dict[str, Any] = {"ticket_id": t, "order_id": o, "kind": "order_overdue"}
+        try:
+            rows.append({**row, "due_at": _midnight(day + timedelta(days=1))})
+        except Exception as exc:  # one bad row never stops the sweep
+            failures.append(_failure(t, f"督办单答复期限（{day.isoformat()}）", exc, f"sweep_failure:order:{o}"))
+            rows.append({**row, "due_at": now, "state": "skipped", "outcome": "invalid_date", "done_at": now})
     await session.execute(insert(SlaStep).on_conflict_do_nothing(), rows)
+    await alert_failures(session, failures, now, report or SweepReport())
     return len(rows)
 
 
@@ -343,7 +411,8 @@ async def execute_batch(session: AsyncSession, rt: Runtime, now: datetime, batch
     policy = rt.rulebook.workflow.sla
     work = _Batch(now, await repo.lock_tickets(session, sorted({s.ticket_id for s in steps})))
     contexts = await repo.step_contexts(session, [s.id for s in steps])
-    outcomes = [(s, _check(s, contexts[s.id], work)) for s in steps]
+    failures: list[Failure] = []
+    outcomes = [(s, _safe_check(s, contexts[s.id], work, failures)) for s in steps]
 
     # 督办单 first: their events and notices carry the orders' ids.
     supervising = [s for s, outcome in outcomes if outcome == "done" and s.kind == "supervision"]
@@ -364,15 +433,29 @@ async def execute_batch(session: AsyncSession, rt: Runtime, now: datetime, batch
         if outcome != "done":
             report.skipped += 1
             continue
+        try:
+            _act(step, contexts[step.id], work, rt, orders)
+        except Exception as exc:  # one bad row never stops the sweep
+            failures.append(_failure(step.ticket_id, STEP_LABELS[step.kind], exc, f"sweep_failure:step:{step.id}"))
+            continue
         report.acted[step.kind] = report.acted.get(step.kind, 0) + 1
-        _act(step, contexts[step.id], work, rt, orders)
 
     await repo.insert_events(session, work.events, now)
     await repo.update_tickets(session, work.changes, now)
     await repo.mark_deadlines_overdue(session, work.overdue_deadlines, now)
     await repo.insert_notices(session, work.notices, now)
     await repo.finish_steps(session, [(s.id, outcome) for s, outcome in outcomes], now)
+    await alert_failures(session, failures, now, report)
     return len(steps)
+
+
+def _safe_check(step: repo.ClaimedStep, ctx: repo.StepContext, work: _Batch, failures: list[Failure]) -> str:
+    """:func:`_check`, a row that cannot be checked being passed over (outcome ``failed``)."""
+    try:
+        return _check(step, ctx, work)
+    except Exception as exc:  # one bad row never stops the sweep
+        failures.append(_failure(step.ticket_id, STEP_LABELS[step.kind], exc, f"sweep_failure:step:{step.id}"))
+        return "failed"
 
 
 def _act(
@@ -450,8 +533,8 @@ async def sweep(sessions: async_sessionmaker[AsyncSession], rt: Runtime, now: da
     report = SweepReport()
     for _ in range(1000):
         async with unit_of_work(sessions) as session:
-            n = await plan_batch(session, rt, batch)
-            n += await plan_orders(session, batch)
+            n = await plan_batch(session, rt, batch, now, report)
+            n += await plan_orders(session, batch, now, report)
         report.planned += n
         if n < batch:
             break

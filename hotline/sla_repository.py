@@ -249,6 +249,16 @@ async def mark_deadlines_overdue(session: AsyncSession, deadline_ids: Sequence[i
     )
 
 
+async def ticket_numbers(session: AsyncSession, ids: Sequence[int]) -> dict[int, str]:
+    """Ticket id -> its number."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        text("SELECT id, number FROM tickets WHERE id = ANY(CAST(:ids AS bigint[]))"), {"ids": list(ids)}
+    )
+    return {row.id: row.number for row in rows}
+
+
 async def finish_steps(session: AsyncSession, outcomes: Sequence[tuple[int, str]], now: datetime) -> None:
     """Each claimed step done (``outcome`` done) or skipped (any other outcome), once."""
     if not outcomes:

@@ -137,7 +137,8 @@ async def open_order(
 async def issue(session: AsyncSession, rt: Runtime, actor: Actor, number: str, data: SupervisionIn) -> SupervisionOut:
     """下发督办单 (实施方案第13条). Only the centre issues; the order goes to the lead unit or to an
     explicitly named unit that has a part in the ticket; the reply-by date is not before today
-    (Asia/Shanghai). The unit is notified through the outbox."""
+    (Asia/Shanghai) nor after the calendar's horizon (``WorkingCalendar.horizon``). The unit is
+    notified through the outbox."""
     require_role(actor, *CENTRE)
     titles = _reason_titles(rt)
     if data.reason not in titles:
@@ -146,6 +147,13 @@ async def issue(session: AsyncSession, rt: Runtime, actor: Actor, number: str, d
     today = local_today(now)
     if data.reply_by < today:
         raise InvalidInput.one("reply_by", "supervision.reply_by_past", f"答复期限不能早于今天（{today.isoformat()}）")
+    latest = (await rt.calendar.get(session)).horizon(today)
+    if data.reply_by > latest:
+        raise InvalidInput.one(
+            "reply_by",
+            "supervision.reply_by_too_far",
+            f"答复期限不能晚于 {latest.isoformat()}（已加载的工作日历之后一年）",
+        )
     ticket = await load(session, actor, number)
     transition(Status(ticket.status), Action.SUPERVISE)  # 409 before anything is written
     if data.unit is not None:

@@ -139,7 +139,7 @@ async def test_return_approval_with_a_leaf_corrects_the_category_and_labels_it(
         ("urban_rural.gas.leak", "category.not_dispatchable"),
         ("no.such.leaf", "category.unknown"),
         ("", "category.required"),
-        ("   ", "category.required"),
+        ("   ", "validation.blank"),  # refused at the edge (hotline.edge)
     )
     for leaf, code in refusals:
         refused = await client.post(

@@ -140,13 +140,32 @@ async def test_full_width_input_is_stored_plain_and_found(client: AsyncClient, l
     assert found.status_code == 200 and number in found.text
 
 
-async def test_a_page_form_with_nul_gets_a_chinese_error_page(client: AsyncClient) -> None:
+async def test_a_page_form_is_scrubbed_not_refused(client: AsyncClient, login) -> None:
+    agent = await login("agent")
     form = await client.get("/login")
-    r = await client.post("/login", data={"username": "a\x00b", "password": "x", "csrf": csrf_of(form.text)})
-    assert r.status_code == 422
-    assert "text/html" in r.headers["content-type"] and "不能含有控制字符" in r.text
+    # NUL in the login form's username was a 500: now scrubbed, and the login works
+    r = await client.post(
+        "/login",
+        data={
+            "username": agent.actor.username[:2] + "\x00" + agent.actor.username[2:],
+            "password": "password-123",
+            "csrf": csrf_of(form.text),
+        },
+    )
+    assert r.status_code == 303, r.text
+    # a query parameter with NUL on a page is a Chinese error page
     r = await client.get("/public/progress", params={"number": "a\x00"})
-    assert r.status_code == 422 and "text/html" in r.headers["content-type"]
+    assert r.status_code == 422 and "text/html" in r.headers["content-type"] and "不能含有控制字符" in r.text
+    assert "提交的内容有误" in r.text
+
+
+def test_scrub_keeps_what_a_person_meant() -> None:
+    from hotline.edge import scrub
+
+    assert scrub("张\x00三") == "张三"
+    assert scrub("  \u200b ") == ""
+    assert scrub("第一行\r\n第二行") == "第一行\r\n第二行"
+    assert scrub("１２３\u202e") == "123"
 
 
 async def test_an_empty_idempotency_key_is_a_422(client: AsyncClient, login) -> None:

@@ -186,3 +186,63 @@ async def test_importing_a_calendar_replans_pending_reminders_and_overdue_marks(
     assert (await actions(session, number))[-1] == "remind"
     await sweep(sessions, runtime, local(2027, 1, 10, 0, 0))
     assert (await actions(session, number))[-1] == "mark_overdue"
+
+
+async def test_a_poison_row_is_passed_over_and_the_other_tickets_are_still_enforced(
+    client: AsyncClient, login, sessions: async_sessionmaker[AsyncSession], session: AsyncSession, runtime
+) -> None:
+    """Issue 10, item 2: a stored date beyond the calendar's range (written before dates were
+    bounded, or by hand) stopped every sweep with OverflowError; now it is passed over, told to
+    the centre once, and every other ticket is enforced."""
+    from datetime import date
+
+    from sqlalchemy import update
+
+    from hotline.models import Deadline
+
+    agent = await login("agent")
+    poisoned, by_deadline, healthy = [await ticket(client, agent) for _ in range(3)]
+    ids = {
+        n: (await session.execute(select(Ticket.id).where(Ticket.number == n))).scalar_one()
+        for n in (poisoned, by_deadline, healthy)
+    }
+    # an open supervision order answering by 9999-12-31, and a deadline due on that day
+    session.add(
+        SupervisionOrder(
+            ticket_id=ids[poisoned],
+            unit_code=HRSS,
+            reason_code="overdue",
+            content="请办理",
+            reply_by=date(9999, 12, 31),
+            issued_at=local(2026, 9, 28, 11),
+            state="open",
+        )
+    )
+    await session.execute(
+        update(Deadline)
+        .where(Deadline.ticket_id == ids[by_deadline], Deadline.kind == "reply")
+        .values(due_date=date(9999, 12, 31), plan_version=Deadline.plan_version + 1)
+    )
+    await session.commit()
+
+    report = await sweep(sessions, runtime, local(2026, 9, 30, 0, 1))
+    assert report.failed == 2
+    # the healthy ticket (and the others' accept deadlines) are enforced as ever
+    assert await actions(session, healthy) == ["intake", "alert"]
+    assert (await actions(session, poisoned))[-1] == "alert"
+    failures = (
+        await session.execute(
+            select(Notification.recipient, Notification.payload).where(Notification.template == "sweep_failure")
+        )
+    ).all()
+    assert sorted(p["number"] for _, p in failures) == sorted([poisoned, by_deadline])
+    assert {r for r, _ in failures} == {"unit:centre.dispatch"}
+    assert all(render("sweep_failure", p) for _, p in failures)
+    # passed over once: the next sweeps neither fail again nor notify again
+    again = await sweep(sessions, runtime, local(2026, 10, 10, 0, 0))
+    assert again.failed == 0 and again.acted.get("reminder", 0) >= 2
+    assert await actions(session, healthy) == ["intake", "alert", "remind"]
+    count = await session.scalar(
+        select(func.count()).select_from(Notification).where(Notification.template == "sweep_failure")
+    )
+    assert count == 2
