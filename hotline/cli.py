@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -191,7 +191,15 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
     rulebook = _rulebook(settings)
     print(f"规则库 {rulebook.version}；服务地址 http://{args.host}:{args.port}  接口文档 /docs")
-    options = {"host": args.host, "port": args.port, "log_level": "warning" if args.quiet else "info"}
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": "warning" if args.quiet else "info",
+        # X-Forwarded-For only from the configured proxies (uvicorn trusts 127.0.0.1 by default)
+        "proxy_headers": bool(settings.trusted_proxies.strip()),
+        "forwarded_allow_ips": settings.trusted_proxies.strip() or "",
+        "server_header": False,
+    }
     if args.quiet:
         options["access_log"] = False
     if args.workers > 1:
@@ -207,6 +215,16 @@ def cmd_users_create(settings: Settings, args: argparse.Namespace) -> None:
     async def work(session: AsyncSession) -> None:
         user = await create_user(session, args.username, args.role, args.password, args.unit, args.display_name or "")
         print(f"已创建用户 {user.username}（{user.role}{'，' + user.unit_code if user.unit_code else ''}）")
+
+    _in_transaction(settings, work)
+
+
+def cmd_users_unlock(settings: Settings, args: argparse.Namespace) -> None:
+    from hotline.users import unlock
+
+    async def work(session: AsyncSession) -> None:
+        slots = await unlock(session, settings.secret_key, args.username)
+        print(f"已解锁用户 {args.username}" if slots else f"用户 {args.username} 没有登录失败记录，无需解锁")
 
     _in_transaction(settings, work)
 
@@ -306,6 +324,9 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--password", required=True)
     create.add_argument("--display-name", default=None)
     create.set_defaults(func=cmd_users_create)
+    unlock_user = users.add_parser("unlock", help="解除因多次密码错误造成的登录锁定")
+    unlock_user.add_argument("username")
+    unlock_user.set_defaults(func=cmd_users_unlock)
     demo_users = users.add_parser("demo", help="创建或重置演示用户并打印账号密码")
     demo_users.add_argument("--force", action="store_true")
     demo_users.set_defaults(func=cmd_users_demo)

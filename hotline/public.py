@@ -12,21 +12,20 @@ SQL of these queries is kept in the clearly marked section at the end of this mo
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatcher.calendar import LOCAL_TZ
 from dispatcher.lifecycle import STATUS_LABELS, Status
+from hotline import attempts
 from hotline.errors import DomainError, FieldProblem, InvalidInput
-from hotline.models import Caller, Evaluation, HandlingUnit, PublicLookupHit, Reply, Ticket
+from hotline.models import Caller, Evaluation, HandlingUnit, Reply, Ticket
 from hotline.runtime import Runtime
 
 KIND_LABELS = {
@@ -57,43 +56,26 @@ class TooManyLookups(DomainError):
     code = "public.rate_limited"
 
 
-@dataclass(frozen=True, slots=True)
-class LookupLimit:
-    """At most ``limit`` attempts per client in any ``window`` seconds (counted per ``bucket``-second
-    slot in PostgreSQL, so every API process and every restart sees the same count)."""
-
-    limit: int = 10
-    window: int = 600
-    bucket: int = 60
-
-
-LOOKUP_LIMIT = LookupLimit()
-HIT_RETENTION = timedelta(days=1)
+LOOKUP_LIMIT = attempts.Limit(limit=10, window=600, bucket=60)
+"""At most ten progress lookups per client, and per ticket number, in any ten minutes."""
 
 
 def client_key(secret: str, address: str) -> str:
     """The client's address is personal data: only a keyed hash of it is stored."""
-    return hmac.new(secret.encode(), address.encode(), hashlib.sha256).hexdigest()[:32]
+    return attempts.hashed(secret, address)
 
 
 async def count_lookup(
-    session: AsyncSession, key: str, now: datetime, policy: LookupLimit = LOOKUP_LIMIT
+    session: AsyncSession, key: str, now: datetime, policy: attempts.Limit = LOOKUP_LIMIT
 ) -> float | None:
-    """Record one attempt; ``None`` if allowed, else the seconds until the next one is. Refused
-    attempts are not recorded (the limit is already reached)."""
-    epoch = int(now.timestamp())
-    bucket = datetime.fromtimestamp(epoch - epoch % policy.bucket, UTC)
-    since = bucket - timedelta(seconds=policy.window - policy.bucket)
-    hits, oldest = await _recent_hits(session, key, since)
-    if hits >= policy.limit and oldest is not None:
-        return max(1.0, (oldest + timedelta(seconds=policy.window) - now).total_seconds())
-    await _record_hit(session, key, bucket)
-    return None
+    """Record one lookup attempt; ``None`` if allowed, else the seconds until the next one is
+    (:func:`hotline.attempts.count`)."""
+    return await attempts.count(session, key, now, policy)
 
 
 async def prune_lookup_hits(session: AsyncSession, now: datetime) -> int:
-    """Forget attempts older than a day (the scheduler calls this every tick)."""
-    return await _delete_hits_before(session, now - HIT_RETENTION)
+    """Forget attempts (lookups and logins) older than a day (the scheduler calls this every tick)."""
+    return await attempts.prune(session, now)
 
 
 # ---------------------------------------------------------------- 办理进度查询 progress
@@ -120,13 +102,18 @@ def _digits(text: str | None) -> str:
 async def lookup_progress(
     session: AsyncSession, rt: Runtime, client: str, number: str, last_four: str
 ) -> Progress | None:
-    """办理进度查询. The attempt is counted first (429 over the limit); then the ticket is shown
-    only if the last four digits of its caller's phone match. ``None`` means "no such ticket" —
+    """办理进度查询. The attempt is counted first, per client and per ticket number (429 over
+    either limit, :data:`LOOKUP_LIMIT`); then the ticket is shown only if the last four digits of
+    its caller's phone match. ``None`` means "no such ticket" —
     an unknown number and wrong digits are indistinguishable."""
+    number, last_four = number.strip(), last_four.strip()
     wait = await count_lookup(session, client_key(rt.settings.secret_key, client), rt.clock())
+    if wait is None and NUMBER.match(number):
+        # Ticket numbers are sequential: attempts on one ticket are limited too, from whatever
+        # address they come, so that its four digits cannot be guessed from many addresses.
+        wait = await count_lookup(session, client_key(rt.settings.secret_key, f"ticket:{number}"), rt.clock())
     if wait is not None:
         raise TooManyLookups(f"查询过于频繁，请约{int(wait // 60) + 1}分钟后再试")
-    number, last_four = number.strip(), last_four.strip()
     problems = []
     if not NUMBER.match(number):
         problems.append(FieldProblem("number", "public.bad_number", "请输入正确的工单编号（数字）"))
@@ -348,26 +335,3 @@ async def _disclosed(
         .limit(page_size)
     )
     return total, [(t, r, n, c) for t, r, n, c in await session.execute(stmt)]
-
-
-async def _recent_hits(session: AsyncSession, key: str, since: datetime) -> tuple[int, datetime | None]:
-    h = PublicLookupHit
-    row = (
-        await session.execute(
-            select(func.coalesce(func.sum(h.hits), 0), func.min(h.bucket)).where(h.client_key == key, h.bucket >= since)
-        )
-    ).one()
-    return int(row[0]), row[1]
-
-
-async def _record_hit(session: AsyncSession, key: str, bucket: datetime) -> None:
-    h = PublicLookupHit
-    stmt = insert(h).values(client_key=key, bucket=bucket, hits=1)
-    await session.execute(
-        stmt.on_conflict_do_update(index_elements=[h.client_key, h.bucket], set_={"hits": h.hits + 1})
-    )
-
-
-async def _delete_hits_before(session: AsyncSession, before: datetime) -> int:
-    result = await session.execute(delete(PublicLookupHit).where(PublicLookupHit.bucket < before))
-    return int(getattr(result, "rowcount", 0) or 0)

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     rulebook_dir: Path | None = None
     """A rulebook directory other than the shipped ``routing_rules/data``."""
     db_pool_size: int = Field(default=10, ge=1)
+    trusted_proxies: str = ""
+    """Comma-separated addresses of the reverse proxies whose ``X-Forwarded-For`` is believed
+    (empty, the default: none, the socket's peer is the client). Rate limits count per client,
+    so a forwarded header from anyone else would let a client be anyone."""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     """Largest request body accepted (bytes); a larger one is refused with 413 before parsing."""
     sql_echo: bool = False

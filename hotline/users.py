@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.errors import Conflict, FieldProblem, InvalidInput, Unauthorized
+from hotline import attempts
+from hotline.errors import Conflict, DomainError, FieldProblem, InvalidInput, Unauthorized
 from hotline.models import HandlingUnit, User
 from hotline.security import hash_password, verify_password
+
+log = logging.getLogger(__name__)
 
 
 class Role(StrEnum):
@@ -55,11 +61,64 @@ async def get_active_user(session: AsyncSession, user_id: int) -> User | None:
     return user if user is not None and user.active else None
 
 
-async def authenticate(session: AsyncSession, username: str, password: str) -> User:
+ACCOUNT_LIMIT = attempts.Limit(limit=10, window=30 * 60, bucket=60)
+"""Failed logins of one account before it is locked: ten in 30 minutes. The lock lasts until the
+oldest of them leaves the window, or until an administrator unlocks it (``users unlock``)."""
+CLIENT_LIMIT = attempts.Limit(limit=30, window=10 * 60, bucket=60)
+"""Failed logins from one client address, whatever the accounts: thirty in ten minutes."""
+
+_UNKNOWN_USER_HASH = hash_password("no such user: compared so that it takes as long as a real one")
+"""An unknown user name is checked against this hash, so that it takes as long as a known one
+and the answer's time does not tell which names exist."""
+
+
+class TooManyAttempts(DomainError):
+    http_status = 429
+    code = "auth.too_many_attempts"
+
+
+def _account_key(secret: str, username: str) -> str:
+    return attempts.hashed(secret, f"login-account:{username.casefold()}")
+
+
+async def authenticate(
+    session: AsyncSession, username: str, password: str, *, client: str = "", secret: str = "", now: datetime
+) -> User:
+    """The user these credentials sign in, throttled (issue 10, item 5).
+
+    Raises :class:`TooManyAttempts` (429) when the account (:data:`ACCOUNT_LIMIT`) or the client
+    address (:data:`CLIENT_LIMIT`) has failed too often, and :class:`Unauthorized` for a wrong
+    name or password; each failure is counted and logged (the caller commits it even though the
+    request fails). The password is hashed in a worker thread, off the event loop, and an unknown
+    name takes as long as a known one. A success forgets the account's failures. ``now`` is UTC.
+    """
+    account = _account_key(secret, username)
+    origin = attempts.hashed(secret, f"login-client:{client}")
+    wait = await attempts.blocked(session, account, now, ACCOUNT_LIMIT) or await attempts.blocked(
+        session, origin, now, CLIENT_LIMIT
+    )
+    if wait is not None:
+        log.warning("login refused (too many failures): user=%r client=%s", username, client)
+        minutes = int(wait // 60) + 1
+        raise TooManyAttempts(f"登录失败次数过多，账号已临时锁定：请约{minutes}分钟后再试，或联系系统管理员解锁")
     user = (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
-    if user is None or not user.active or not verify_password(user.password_hash, password):
+    stored = user.password_hash if user is not None else _UNKNOWN_USER_HASH
+    matches = await asyncio.to_thread(verify_password, stored, password)
+    if user is None or not user.active or not matches:
+        await attempts.record(session, account, now, ACCOUNT_LIMIT)
+        await attempts.record(session, origin, now, CLIENT_LIMIT)
+        log.warning("login failed: user=%r client=%s", username, client)
         raise Unauthorized("用户名或密码错误", code="auth.invalid_credentials")
+    await attempts.forget(session, account)
+    log.info("login: user=%r client=%s", username, client)
     return user
+
+
+async def unlock(session: AsyncSession, secret: str, username: str) -> int:
+    """An administrator unlocks an account locked by failed logins; how many counted slots went."""
+    forgotten = await attempts.forget(session, _account_key(secret, username))
+    log.warning("login lock lifted by an administrator: user=%r", username)
+    return forgotten
 
 
 async def create_user(

@@ -2,14 +2,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from hotline.api.deps import ActorDep, RuntimeDep, SessionDep
 from hotline.clock import utc_now
+from hotline.errors import Unauthorized
 from hotline.security import issue_token
-from hotline.users import ROLE_LABELS, authenticate
+from hotline.users import ROLE_LABELS, TooManyAttempts, authenticate
 
 router = APIRouter(prefix="/api/v1/auth", tags=["认证 auth"])
 
@@ -27,8 +28,21 @@ class MeOut(BaseModel):
 
 
 @router.post("/token", response_model=TokenOut, summary="登录取得访问令牌（OAuth2 password）")
-async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, rt: RuntimeDep) -> TokenOut:
-    user = await authenticate(session, form.username, form.password)
+async def token(
+    request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, rt: RuntimeDep
+) -> TokenOut:
+    try:
+        user = await authenticate(
+            session,
+            form.username,
+            form.password,
+            client=request.client.host if request.client else "",
+            secret=rt.settings.secret_key,
+            now=utc_now(),
+        )
+    except (Unauthorized, TooManyAttempts):
+        await session.commit()  # the failed attempt stays counted although the request fails
+        raise
     # Tokens expire by the wall clock that verifies them, not the service's (injectable) business clock.
     return TokenOut(
         access_token=issue_token(rt.settings.secret_key, user.id, user.role, utc_now(), rt.settings.token_ttl_minutes)

@@ -11,7 +11,7 @@ from hotline.clock import utc_now
 from hotline.errors import Unauthorized
 from hotline.requestctx import RuntimeDep, SessionDep
 from hotline.security import issue_token
-from hotline.users import Role, authenticate
+from hotline.users import Role, TooManyAttempts, authenticate
 from hotline.web.deps import COOKIE, PRE_COOKIE, PageActor, check_csrf, render
 
 router = APIRouter(include_in_schema=False)
@@ -41,9 +41,19 @@ async def login(
 ) -> Response:
     check_csrf(request, rt.settings.secret_key, csrf)
     try:
-        user = await authenticate(session, username.strip(), password)
-    except Unauthorized as exc:
-        return render(request, "login.html", None, rt, status_code=401, error=exc.message, username=username)
+        user = await authenticate(
+            session,
+            username.strip(),
+            password,
+            client=request.client.host if request.client else "",
+            secret=rt.settings.secret_key,
+            now=utc_now(),
+        )
+    except (Unauthorized, TooManyAttempts) as exc:
+        # rendered, not raised: the request's transaction commits, and with it the failure's count
+        return render(
+            request, "login.html", None, rt, status_code=exc.http_status, error=exc.message, username=username
+        )
     token = issue_token(rt.settings.secret_key, user.id, user.role, utc_now(), rt.settings.token_ttl_minutes)
     response = RedirectResponse(HOME[Role(user.role)], status_code=303)
     response.set_cookie(COOKIE, token, httponly=True, samesite="lax", max_age=rt.settings.token_ttl_minutes * 60)

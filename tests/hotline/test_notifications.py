@@ -46,6 +46,11 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "supervision_issued": {"number": "202609280000001", "reason": "overdue", "reply_by": "2026-09-30"},
     "notice": {"number": "202609280000001"},
     "redo": {"number": "202609280000001"},
+    "sweep_failure": {
+        "number": "202609280000001",
+        "what": "督办单答复期限（9999-12-31）",
+        "why": "date value out of range",
+    },
 }
 
 

@@ -11,7 +11,8 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import text
 
-from hotline.public import LookupLimit, count_lookup, prune_lookup_hits, scrub, summary_of
+from hotline.attempts import Limit
+from hotline.public import count_lookup, prune_lookup_hits, scrub, summary_of
 from tests.hotline.test_pages_auth import csrf_of
 
 HRSS = "city.human_resources"
@@ -112,7 +113,7 @@ async def test_the_lookup_form_needs_its_csrf_token(client: AsyncClient, people)
 
 
 async def test_the_window_forgets_old_attempts_and_clients_count_apart(session) -> None:
-    policy = LookupLimit(limit=2, window=600, bucket=60)
+    policy = Limit(limit=2, window=600, bucket=60)
     t0 = datetime(2026, 9, 28, 2, 0, 30, tzinfo=UTC)
     assert await count_lookup(session, "a", t0, policy) is None
     assert await count_lookup(session, "a", t0 + timedelta(seconds=70), policy) is None

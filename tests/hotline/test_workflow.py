@@ -117,7 +117,12 @@ async def test_queue_lists_most_urgent_first_with_flags_and_counts(client: Async
 async def test_reply_is_refused_when_empty_boilerplate_or_without_reason(client: AsyncClient, people) -> None:
     number = await new_ticket(client, people["agent"])
     await post(client, people["hrss"], f"/api/v1/tickets/{number}/accept")
-    for content, code in [("   ", "reply.empty"), ("已处理。", "reply.boilerplate"), ("已联系本人", "reply.too_short")]:
+    for content, code in [
+        ("   ", "validation.blank"),
+        ("", "reply.empty"),
+        ("已处理。", "reply.boilerplate"),
+        ("已联系本人", "reply.too_short"),
+    ]:
         r = await post(
             client, people["hrss"], f"/api/v1/tickets/{number}/reply", {"content": content, "outcome": "resolved"}
         )
