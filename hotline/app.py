@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from swagger_ui_bundle import swagger_ui_path
 
 from dispatcher.calendar import CalendarError
 from dispatcher.lifecycle import IllegalTransition
@@ -23,7 +24,7 @@ from hotline import web
 from hotline.api import auth, calendar, callbacks, dispatch, kpi, merge, supervision, tickets, units, workflow
 from hotline.clock import Clock, utc_now
 from hotline.db import database_url, make_engine, make_sessionmaker
-from hotline.edge import InputGuard, Refused, Scope
+from hotline.edge import InputGuard, Refused, Scope, SecurityHeaders
 from hotline.errors import DomainError, InvalidInput
 from hotline.runtime import Runtime
 from hotline.scheduler import run_forever
@@ -199,17 +200,30 @@ def create_app(
         version=rulebook.version,
         description="受理、派单、办理时限（法定工作日）。规则库版本：" + rulebook.version,
         lifespan=lifespan,
+        docs_url=None,  # served below from the swagger-ui-bundle package, not a CDN
+        redoc_url=None,
     )
     app.state.runtime = runtime
     if sessions is not None:
         app.state.sessions = sessions
     install_error_handlers(app)
     app.add_middleware(InputGuard, max_body_bytes=settings.max_body_bytes, render_page=_refused_page)
+    app.add_middleware(SecurityHeaders)
     for module in (auth, tickets, workflow, merge, supervision, callbacks, calendar, units, kpi, dispatch):
         app.include_router(module.router)
     for page_router in web.routers():
         app.include_router(page_router)
+    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> Response:
+        """The API documentation, with Swagger UI's files served by this service (works offline)."""
+        from hotline.web.deps import templates
+
+        return templates.TemplateResponse(
+            request, "docs.html", {"title": app.title, "openapi_url": app.openapi_url or "/openapi.json"}
+        )
 
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> RedirectResponse:

@@ -70,6 +70,9 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(100), server_default="")
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(server_default=NOW)
+    session_generation: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    """Carried by every token issued; logging out increments it, which ends every session
+    (cookie or bearer token) issued before."""
 
 
 class Caller(Base):

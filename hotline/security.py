@@ -24,8 +24,16 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-def issue_token(secret: str, user_id: int, role: str, now: datetime, ttl_minutes: int) -> str:
-    payload = {"sub": str(user_id), "role": role, "iat": now, "exp": now + timedelta(minutes=ttl_minutes)}
+def issue_token(secret: str, user_id: int, role: str, now: datetime, ttl_minutes: int, generation: int = 0) -> str:
+    """A signed token (HS256) for ``user_id``, valid ``ttl_minutes`` from ``now`` (UTC) and while
+    the user's ``session_generation`` is still ``generation`` (logout increments it)."""
+    payload = {
+        "sub": str(user_id),
+        "role": role,
+        "gen": generation,
+        "iat": now,
+        "exp": now + timedelta(minutes=ttl_minutes),
+    }
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
 
 

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     rulebook_dir: Path | None = None
     """A rulebook directory other than the shipped ``routing_rules/data``."""
     db_pool_size: int = Field(default=10, ge=1)
+    cookie_secure: bool | None = None
+    """The session cookie's ``Secure`` flag; unset: on when the request came over HTTPS."""
     trusted_proxies: str = ""
     """Comma-separated addresses of the reverse proxies whose ``X-Forwarded-For`` is believed
     (empty, the default: none, the socket's peer is the client). Rate limits count per client,

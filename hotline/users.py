@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline import attempts
@@ -59,6 +61,24 @@ def actor_of(user: User) -> Actor:
 async def get_active_user(session: AsyncSession, user_id: int) -> User | None:
     user = await session.get(User, user_id)
     return user if user is not None and user.active else None
+
+
+async def user_of_token(session: AsyncSession, claims: Mapping[str, Any]) -> User | None:
+    """The active user a verified token's claims name, or ``None``: a ``sub`` that is not a
+    user id, an inactive user, or a session ended by logout (``gen`` behind the user's
+    ``session_generation``)."""
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub.isdigit() or len(sub) > 18:
+        return None
+    user = await get_active_user(session, int(sub))
+    if user is None or claims.get("gen", 0) != user.session_generation:
+        return None
+    return user
+
+
+async def end_sessions(session: AsyncSession, user_id: int) -> None:
+    """Logout: every token issued to the user so far stops working (cookie and bearer alike)."""
+    await session.execute(update(User).where(User.id == user_id).values(session_generation=User.session_generation + 1))
 
 
 ACCOUNT_LIMIT = attempts.Limit(limit=10, window=30 * 60, bucket=60)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
@@ -10,7 +10,7 @@ from hotline.api.deps import ActorDep, RuntimeDep, SessionDep
 from hotline.clock import utc_now
 from hotline.errors import Unauthorized
 from hotline.security import issue_token
-from hotline.users import ROLE_LABELS, TooManyAttempts, authenticate
+from hotline.users import ROLE_LABELS, TooManyAttempts, authenticate, end_sessions
 
 router = APIRouter(prefix="/api/v1/auth", tags=["认证 auth"])
 
@@ -45,8 +45,28 @@ async def token(
         raise
     # Tokens expire by the wall clock that verifies them, not the service's (injectable) business clock.
     return TokenOut(
-        access_token=issue_token(rt.settings.secret_key, user.id, user.role, utc_now(), rt.settings.token_ttl_minutes)
+        access_token=issue_token(
+            rt.settings.secret_key,
+            user.id,
+            user.role,
+            utc_now(),
+            rt.settings.token_ttl_minutes,
+            user.session_generation,
+        )
     )
+
+
+@router.post(
+    "/logout",
+    status_code=204,
+    summary="退出登录（服务端结束该用户的全部会话）",
+    responses={401: {"description": "未登录或登录已失效"}},
+)
+async def logout(session: SessionDep, rt: RuntimeDep, actor: ActorDep) -> Response:
+    """Every token issued to the user so far (bearer tokens and the pages' cookie) stops working."""
+    await end_sessions(session, actor.id)
+    rt.actors.forget(actor.id)
+    return Response(status_code=204)
 
 
 @router.get("/me", response_model=MeOut, summary="当前用户")

@@ -12,7 +12,7 @@ from hotline.errors import Forbidden, Unauthorized
 from hotline.requestctx import RuntimeDep as RuntimeDep
 from hotline.requestctx import SessionDep as SessionDep
 from hotline.security import read_token
-from hotline.users import Actor, Role, actor_of, get_active_user
+from hotline.users import Actor, Role, actor_of, user_of_token
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -28,9 +28,9 @@ async def get_actor(session: SessionDep, runtime: RuntimeDep, token: Annotated[s
     claims = read_token(runtime.settings.secret_key, token)
     if claims is None:
         raise Unauthorized("登录已失效，请重新登录", code="auth.invalid_token")
-    user = await get_active_user(session, int(claims["sub"]))
+    user = await user_of_token(session, claims)
     if user is None:
-        raise Unauthorized("账号不存在或已停用", code="auth.inactive")
+        raise Unauthorized("登录已失效或账号已停用，请重新登录", code="auth.inactive")
     actor = actor_of(user)
     runtime.actors.put(token, actor, float(claims["exp"]))
     return actor

@@ -11,7 +11,7 @@ from hotline.clock import utc_now
 from hotline.errors import Unauthorized
 from hotline.requestctx import RuntimeDep, SessionDep
 from hotline.security import issue_token
-from hotline.users import Role, TooManyAttempts, authenticate
+from hotline.users import Role, TooManyAttempts, authenticate, end_sessions
 from hotline.web.deps import COOKIE, PRE_COOKIE, PageActor, check_csrf, render
 
 router = APIRouter(include_in_schema=False)
@@ -54,21 +54,29 @@ async def login(
         return render(
             request, "login.html", None, rt, status_code=exc.http_status, error=exc.message, username=username
         )
-    token = issue_token(rt.settings.secret_key, user.id, user.role, utc_now(), rt.settings.token_ttl_minutes)
+    token = issue_token(
+        rt.settings.secret_key, user.id, user.role, utc_now(), rt.settings.token_ttl_minutes, user.session_generation
+    )
     response = RedirectResponse(HOME[Role(user.role)], status_code=303)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="lax", max_age=rt.settings.token_ttl_minutes * 60)
+    secure = rt.settings.cookie_secure if rt.settings.cookie_secure is not None else request.url.scheme == "https"
+    response.set_cookie(
+        COOKIE, token, httponly=True, samesite="lax", secure=secure, max_age=rt.settings.token_ttl_minutes * 60
+    )
     response.delete_cookie(PRE_COOKIE)
     return response
 
 
 @router.post("/logout")
-async def logout(request: Request, rt: RuntimeDep, actor: PageActor, csrf: Annotated[str, Form()] = "") -> Response:
+async def logout(
+    request: Request, session: SessionDep, rt: RuntimeDep, actor: PageActor, csrf: Annotated[str, Form()] = ""
+) -> Response:
+    """Ends the session on the server: the cookie (also usable as a bearer token) and every other
+    token of the user stop working, not only this browser's copy."""
     check_csrf(request, rt.settings.secret_key, csrf)
-    token = request.cookies.get(COOKIE, "")
+    await end_sessions(session, actor.id)
     rt.actors.forget(actor.id)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE)
-    del token
     return response
 
 

@@ -18,7 +18,7 @@ from dispatcher.lifecycle import STATUS_LABELS
 from hotline.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from hotline.requestctx import RuntimeDep, SessionDep
 from hotline.security import read_token
-from hotline.users import ROLE_LABELS, Actor, Role, actor_of, get_active_user
+from hotline.users import ROLE_LABELS, Actor, Role, actor_of, user_of_token
 
 COOKIE = "hotline_session"
 PRE_COOKIE = "hotline_csrf"
@@ -56,7 +56,7 @@ async def page_actor(request: Request, session: SessionDep, rt: RuntimeDep) -> A
     if cached is not None:
         return cached
     claims = read_token(rt.settings.secret_key, token)
-    user = await get_active_user(session, int(claims["sub"])) if claims else None
+    user = await user_of_token(session, claims) if claims else None
     if claims is None or user is None:
         raise LoginRequired("登录已失效，请重新登录")
     actor = actor_of(user)

@@ -71,3 +71,60 @@ async def test_logout_needs_csrf_and_ends_the_session(client: AsyncClient, login
     out = await client.post("/logout", data={"csrf": token})
     assert out.status_code == 303 and out.headers["location"] == "/login"
     assert (await client.get("/")).status_code == 303
+
+
+async def test_logout_ends_the_session_on_the_server_for_every_copy_of_the_token(
+    client: AsyncClient, login, settings
+) -> None:
+    """A copied cookie (it doubles as a bearer token) used to work for 12 hours after logout."""
+    agent = await login("agent")
+    form = await client.get("/login")
+    await client.post(
+        "/login", data={"username": agent.actor.username, "password": "password-123", "csrf": csrf_of(form.text)}
+    )
+    cookie = client.cookies.get("hotline_session")
+    assert cookie
+    bearer = {"Authorization": f"Bearer {cookie}"}
+    assert (await client.get("/api/v1/auth/me", headers=bearer)).status_code == 200
+    # a second token of the same user (another device)
+    other = await client.post("/api/v1/auth/token", data={"username": agent.actor.username, "password": "password-123"})
+    other_bearer = {"Authorization": f"Bearer {other.json()['access_token']}"}
+    page = await client.get("/login")
+    assert (await client.post("/logout", data={"csrf": csrf_of(page.text)})).status_code == 303
+    assert (await client.get("/api/v1/auth/me", headers=bearer)).status_code == 401
+    assert (await client.get("/api/v1/auth/me", headers=other_bearer)).status_code == 401
+    client.cookies.set("hotline_session", cookie)  # the copied cookie, put back
+    r = await client.get("/agent")
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    # signing in again works, with a fresh session
+    fresh = await client.post("/api/v1/auth/token", data={"username": agent.actor.username, "password": "password-123"})
+    again = {"Authorization": f"Bearer {fresh.json()['access_token']}"}
+    assert (await client.get("/api/v1/auth/me", headers=again)).status_code == 200
+    # and the API's own logout ends it too
+    assert (await client.post("/api/v1/auth/logout", headers=again)).status_code == 204
+    assert (await client.get("/api/v1/auth/me", headers=again)).status_code == 401
+
+
+async def test_a_signed_token_whose_subject_is_not_an_id_is_a_401(client: AsyncClient, settings) -> None:
+    import jwt
+
+    for sub in ("admin", "9" * 30, "-1", ""):
+        forged = jwt.encode({"sub": sub, "exp": 4102444800, "role": "admin"}, settings.secret_key, algorithm="HS256")
+        r = await client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {forged}"})
+        assert r.status_code == 401, (sub, r.text)
+        client.cookies.set("hotline_session", forged)
+        assert (await client.get("/agent")).status_code == 303
+        client.cookies.clear()
+
+
+async def test_the_session_cookie_is_secure_over_https(app, login) -> None:
+    import httpx
+
+    agent = await login("agent")
+    async with AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://test") as secure:
+        form = await secure.get("/login")
+        r = await secure.post(
+            "/login", data={"username": agent.actor.username, "password": "password-123", "csrf": csrf_of(form.text)}
+        )
+        cookie = next(v for k, v in r.headers.multi_items() if k == "set-cookie" and "hotline_session" in v)
+        assert "secure" in cookie.lower() and "httponly" in cookie.lower()
