@@ -22,6 +22,7 @@ from dispatcher.calendar import CalendarError
 from dispatcher.lifecycle import IllegalTransition
 from hotline import web
 from hotline.api import auth, calendar, callbacks, dispatch, kpi, merge, supervision, tickets, units, workflow
+from hotline.api.errors import ERROR_RESPONSES
 from hotline.clock import Clock, utc_now
 from hotline.db import database_url, make_engine, make_sessionmaker
 from hotline.edge import InputGuard, Refused, Scope, SecurityHeaders
@@ -210,7 +211,7 @@ def create_app(
     app.add_middleware(InputGuard, max_body_bytes=settings.max_body_bytes, render_page=_refused_page)
     app.add_middleware(SecurityHeaders)
     for module in (auth, tickets, workflow, merge, supervision, callbacks, calendar, units, kpi, dispatch):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=ERROR_RESPONSES)
     for page_router in web.routers():
         app.include_router(page_router)
     app.mount("/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
