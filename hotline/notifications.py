@@ -3,8 +3,10 @@
 Services only write :class:`~hotline.models.Notification` rows (in their own transaction, with a
 ``dedupe_key``); this module renders and sends them. Delivery is **at most once**: a row is claimed
 (``pending -> sending``) and committed *before* the sender is called, so a crash between the two
-leaves it in ``sending``, which is never sent again automatically; :func:`stale_sending` hands such
-rows to an operator as ``failed``. A failure the sender reports (:class:`DeliveryError`) is retried
+leaves it in ``sending``, which is never sent again automatically; once its :data:`LEASE` has
+passed, :func:`stale_sending` hands it to an operator as ``failed``. Rows are claimed one at a time
+(:data:`CLAIM_BATCH`), so a crash can lose at most the one notice being sent per delivering
+process, and never repeats one. A failure the sender reports (:class:`DeliveryError`) is retried
 with the rulebook's backoff (``[workflow.sla] notification_backoff_seconds``) until
 ``notification_max_attempts``.
 
@@ -60,7 +62,15 @@ TEMPLATES: dict[str, str] = {
 
 NO_PHONE = "无联系电话"
 STALE_SENDING = "发送中断，未确认是否送达"
-MAX_BATCHES = 50
+CLAIM_BATCH = 1
+"""Notices claimed per transaction: one at a time, so a crash leaves at most the one being sent
+(per delivering process) in ``sending`` (issue 10, item 9: claims of a thousand stranded
+hundreds). A claim and its outcome are two short transactions; thousands of notices a minute."""
+MAX_BATCHES = 5_000
+"""Claims per call of :func:`deliver_due` (the rest waits for the next tick)."""
+LEASE = timedelta(minutes=5)
+"""How long a claimed notice may stay in ``sending``: a send takes seconds, so one older than this
+was interrupted by a crash and is handed to an operator (:func:`stale_sending`), never resent."""
 
 
 class TemplateError(ValueError):
@@ -293,7 +303,7 @@ async def deliver_due(
     sender: Sender,
     now: datetime,
     policy: SlaPolicy,
-    batch: int = 100,
+    batch: int = CLAIM_BATCH,
     *,
     reason_titles: Mapping[str, str] | None = None,
     max_batches: int = MAX_BATCHES,

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hotline import kpi_rollup, sla
 from hotline.db import unit_of_work
-from hotline.notifications import deliver_due, sender_from_settings, stale_sending
+from hotline.notifications import LEASE, deliver_due, sender_from_settings, stale_sending
 from hotline.public import prune_lookup_hits
 from hotline.runtime import Runtime
 from hotline.workflow.callbacks import sample_direct_callbacks
@@ -33,12 +33,10 @@ async def tick(sessions: async_sessionmaker[AsyncSession], rt: Runtime) -> dict[
         sampled = await sample_direct_callbacks(session, rt, now, since=now - timedelta(days=7))
     policy = rt.rulebook.workflow.sla
     titles = {r.code: r.title for r in rt.rulebook.workflow.supervision_reasons}
-    delivered = await deliver_due(
-        sessions, sender_from_settings(rt.settings), now, policy, policy.sweep_batch, reason_titles=titles
-    )
-    # A send interrupted by a crash is never repeated (at most once); after an hour it is marked
-    # failed for an operator to check.
-    interrupted = await stale_sending(sessions, now - timedelta(hours=1))
+    delivered = await deliver_due(sessions, sender_from_settings(rt.settings), now, policy, reason_titles=titles)
+    # A send interrupted by a crash is never repeated (at most once); once its lease has passed it
+    # is marked failed for an operator to check.
+    interrupted = await stale_sending(sessions, now - LEASE)
     async with unit_of_work(sessions) as session:
         pruned = await prune_lookup_hits(session, now)
     return {

@@ -490,3 +490,35 @@ def test_sender_follows_the_notify_url(settings: Settings, monkeypatch: pytest.M
     monkeypatch.setenv("HOTLINE_NOTIFY_URL", "http://sms.example/send")
     sender = sender_from_settings(settings)
     assert isinstance(sender, HttpSender) and sender.url == "http://sms.example/send"
+
+
+async def test_a_crash_while_sending_strands_at_most_the_one_notice_being_sent(
+    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], clock: Any, policy: SlaPolicy
+) -> None:
+    """Issue 10, item 9: claims of up to a thousand rows left 174 and 499 notices in ``sending``
+    for good when a worker was killed; now one is claimed at a time."""
+    import asyncio
+
+    from hotline.notifications import LEASE
+
+    ids = [await add(session, clock.now, None, recipient="unit:city.hr", template="overdue") for _ in range(20)]
+
+    class Killed(LoggingSender):
+        async def send(self, recipient: str, phone: str | None, text: str, notification_id: int) -> None:
+            if len(self.sent) == 3:
+                raise asyncio.CancelledError  # the process is killed in the middle of a send
+            await super().send(recipient, phone, text, notification_id)
+
+    with pytest.raises(asyncio.CancelledError):
+        await deliver_due(sessions, Killed(), clock.now, policy)
+    states = [(await reread(session, i)).state for i in ids]
+    assert states == ["sent"] * 3 + ["sending"] + ["pending"] * 16
+    # the next delivery sends the rest; the interrupted one is never resent, and once its lease
+    # has passed it goes to an operator as failed
+    sender = LoggingSender()
+    report = await deliver_due(sessions, sender, clock.now, policy)
+    assert report.sent == 16 and ids[3] not in [m.notification_id for m in sender.sent]
+    assert await stale_sending(sessions, older_than=clock.now - LEASE) == 0  # still within its lease
+    clock.advance(minutes=6)
+    assert await stale_sending(sessions, older_than=clock.now - LEASE) == 1
+    assert (await reread(session, ids[3])).state == "failed"
