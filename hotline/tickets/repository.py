@@ -253,55 +253,61 @@ FROM t
 
 
 async def insert_intake(session: AsyncSession, row: IntakeRow) -> Inserted | None:
-    """Write one intake in a single statement; ``None`` when its Idempotency-Key was already used."""
+    """Write one intake in a single statement; ``None`` when its Idempotency-Key was already used.
+
+    Through the session's connection (``exec_driver_sql``), so that the statement runs inside the
+    request's transaction: the driver's own connection would run it before SQLAlchemy has begun
+    one, committed on its own, and a later step of the same intake (a deadline corrected for a
+    changed calendar, a training label) would then fail alone (issue 10, item 11)."""
     connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
     caller_type, name, phone, enterprise, credit, confidential = row.caller
-    record = await driver.fetchrow(
+    result = await connection.exec_driver_sql(
         _INTAKE_SQL,
-        row.number_prefix,
-        row.channel,
-        row.line,
-        row.kind,
-        row.category,
-        row.content,
-        row.address,
-        row.area_district,
-        row.area_town,
-        row.area_village,
-        row.caller_type,
-        row.status,
-        row.disposition,
-        row.lead_unit,
-        row.reason_code,
-        row.transfer_to,
-        row.answer,
-        row.rulebook_version,
-        row.created_by,
-        row.idempotency_key,
-        row.request_hash,
-        row.now,
-        caller_type,
-        name,
-        phone,
-        enterprise,
-        credit,
-        confidential,
-        row.rule_id,
-        row.decision_json,
-        row.unit_codes,
-        row.unit_roles,
-        [d[1] for d in row.deadlines],
-        [d[2] for d in row.deadlines],
-        [d[3] for d in row.deadlines],
-        [d[4] for d in row.deadlines],
-        row.event_note,
-        row.event_json,
-        [d[0] for d in row.deadlines],
-        next((d[3] for d in row.deadlines if d[0] == "reply"), None),
-        row.model_version,
+        (
+            row.number_prefix,
+            row.channel,
+            row.line,
+            row.kind,
+            row.category,
+            row.content,
+            row.address,
+            row.area_district,
+            row.area_town,
+            row.area_village,
+            row.caller_type,
+            row.status,
+            row.disposition,
+            row.lead_unit,
+            row.reason_code,
+            row.transfer_to,
+            row.answer,
+            row.rulebook_version,
+            row.created_by,
+            row.idempotency_key,
+            row.request_hash,
+            row.now,
+            caller_type,
+            name,
+            phone,
+            enterprise,
+            credit,
+            confidential,
+            row.rule_id,
+            row.decision_json,
+            row.unit_codes,
+            row.unit_roles,
+            [d[1] for d in row.deadlines],
+            [d[2] for d in row.deadlines],
+            [d[3] for d in row.deadlines],
+            [d[4] for d in row.deadlines],
+            row.event_note,
+            row.event_json,
+            [d[0] for d in row.deadlines],
+            next((d[3] for d in row.deadlines if d[0] == "reply"), None),
+            row.model_version,
+        ),
     )
+    record = result.mappings().first()
     if record is None:
         return None
     return Inserted(int(record["id"]), str(record["number"]), (int(record["years"]), record["loaded"]))
