@@ -216,7 +216,7 @@ class WorkingCalendar:
         makeups: dict[date, SpecialDay] = {}
         for sd in special_days:
             day = sd.day
-            if day.year not in years:
+            if day.year not in years and not _previous_december(day, years):
                 raise CalendarError(
                     "calendar.year_not_loaded",
                     f"{day.isoformat()}（{sd.name}）所在的 {day.year} 年不在已加载年份内",
@@ -253,7 +253,9 @@ class WorkingCalendar:
         # Precomputed span: 1 Jan of the first loaded year .. 31 Dec of the last one.
         # Gap years inside the span use the weekend rule (and mark results provisional).
         if years:
-            self._span_start = date(min(years), 1, 1).toordinal()
+            # a notice's days in the previous December (the 2019 notice's 2018-12-29..31) count too
+            earliest = min((*holidays, *makeups), default=date(min(years), 1, 1))
+            self._span_start = min(date(min(years), 1, 1), earliest).toordinal()
             self._span_end = date(max(years), 12, 31).toordinal()
         else:
             self._span_start = 1
@@ -392,6 +394,13 @@ def _bad(message: str) -> CalendarError:
     return CalendarError("calendar.bad_format", message)
 
 
+def _previous_december(day: date, years: Iterable[int] | frozenset[int] | set[int]) -> bool:
+    """A day of December whose following year is loaded: an official notice for a year also
+    arranges the end of the previous December (the 2019 notice made 2018-12-29 a make-up working
+    day and 2018-12-30/31 holidays)."""
+    return day.month == 12 and day.year + 1 in years
+
+
 def parse_schedule(text: str) -> tuple[int, list[SpecialDay]]:
     """Parse and validate one year's official schedule (放假安排) imported by a supervisor.
 
@@ -402,7 +411,9 @@ def parse_schedule(text: str) -> tuple[int, list[SpecialDay]]:
          "makeup_workdays": [{"date": "2027-02-07", "name": "春节调休"}]}
 
     Both lists are required (``makeup_workdays`` may be empty) and unknown keys are
-    rejected, so a misspelt key cannot silently drop make-up days.  Errors are
+    rejected, so a misspelt key cannot silently drop make-up days. Dates fall in ``year`` or in
+    the previous December, which official notices arrange too (the 2019 notice: 2018-12-29 a
+    make-up working day, 2018-12-30/31 holidays); they apply to the day they name.  Errors are
     ``CalendarError`` with a Chinese message naming the offending entry.
     """
     try:
@@ -444,8 +455,11 @@ def parse_schedule(text: str) -> tuple[int, list[SpecialDay]]:
             if not isinstance(name, str) or not name.strip():
                 raise _bad(f"{where}（{raw_date}）缺少名称（name）")
             name = name.strip()
-            if day.year != year:
-                raise CalendarError("calendar.date_outside_year", f"{where}（{raw_date} {name}）不在 {year} 年内")
+            if day.year != year and not (day.year == year - 1 and day.month == 12):
+                raise CalendarError(
+                    "calendar.date_outside_year",
+                    f"{where}（{raw_date} {name}）不在 {year} 年内（通知只可另含上一年 12 月的安排）",
+                )
             if day in seen:
                 prev_kind, prev_name = seen[day]
                 if prev_kind is not kind:
@@ -481,6 +495,15 @@ def _chinese_name(name: object) -> str:
     return _CHINESE_NAMES.get(text, text)
 
 
+CHINESECALENDAR_CORRECTIONS: tuple[SpecialDay, ...] = (
+    # 国务院办公厅关于2006年部分节假日安排的通知: 元旦 1月1日至3日放假, 2005年12月31日（星期六）上班.
+    # The package has no entry for it (its issue #125), so it reads as a weekend day off.
+    SpecialDay(date(2005, 12, 31), DayKind.MAKEUP_WORKDAY, "元旦调休"),
+)
+"""Known gaps of the ``chinesecalendar`` package's data, each checked against the official notice
+(State Council General Office's annual 部分节假日安排的通知); applied over the package's days."""
+
+
 def schedule_from_chinesecalendar_data(
     holidays: Mapping[date, str], workdays: Mapping[date, str]
 ) -> tuple[list[SpecialDay], set[int]]:
@@ -488,8 +511,15 @@ def schedule_from_chinesecalendar_data(
 
     A year counts as loaded only if it has at least one entry.  Make-up working days
     are named after the holiday they compensate, with the suffix 调休 (e.g. 国庆节调休).
+    :data:`CHINESECALENDAR_CORRECTIONS` of the years the tables cover replace the package's
+    entry for their day.
     """
-    days = [SpecialDay(d, DayKind.HOLIDAY, _chinese_name(n)) for d, n in holidays.items()]
-    days += [SpecialDay(d, DayKind.MAKEUP_WORKDAY, _chinese_name(n) + "调休") for d, n in workdays.items()]
+    present = {d.year for d in holidays} | {d.year for d in workdays}
+    fixed = {c.day: c for c in CHINESECALENDAR_CORRECTIONS if c.day.year in present}
+    days = [SpecialDay(d, DayKind.HOLIDAY, _chinese_name(n)) for d, n in holidays.items() if d not in fixed]
+    days += [
+        SpecialDay(d, DayKind.MAKEUP_WORKDAY, _chinese_name(n) + "调休") for d, n in workdays.items() if d not in fixed
+    ]
+    days += fixed.values()
     days.sort(key=lambda s: (s.day, s.kind))
     return days, {s.day.year for s in days}

@@ -32,6 +32,8 @@ async def loaded_years(session: AsyncSession) -> set[int]:
 async def replace_year(
     session: AsyncSession, year: int, days: Sequence[SpecialDay], source: str, actor_id: int | None
 ) -> None:
+    """Make ``days`` the schedule of ``year`` (its notice); a day of the previous December it
+    names is stored under ``year`` too (the notice that set it) and replaces an earlier entry."""
     stmt = insert(CalendarYear).values(year=year, source=source, loaded_by=actor_id, loaded_at=func.clock_timestamp())
     await session.execute(
         stmt.on_conflict_do_update(
@@ -41,10 +43,26 @@ async def replace_year(
     )
     await session.execute(delete(CalendarDay).where(CalendarDay.year == year))
     if days:
+        # a notice's days in the previous December replace what was known of those days
+        await session.execute(delete(CalendarDay).where(CalendarDay.day.in_([d.day for d in days])))
         await session.execute(
             insert(CalendarDay),
             [{"day": d.day, "year": year, "kind": d.kind.value, "name": d.name} for d in days],
         )
+
+
+async def apply_corrections(session: AsyncSession, days: Sequence[SpecialDay], source: str) -> int:
+    """Write each corrected day into its year when that year's schedule came from ``source``
+    (a supervisor's import is never changed); idempotent. Returns how many days were written."""
+    written = 0
+    for d in days:
+        info = await session.get(CalendarYear, d.day.year)
+        if info is None or info.source != source:
+            continue
+        await session.execute(delete(CalendarDay).where(CalendarDay.day == d.day))
+        await session.execute(insert(CalendarDay).values(day=d.day, year=d.day.year, kind=d.kind.value, name=d.name))
+        written += 1
+    return written
 
 
 async def year_days(session: AsyncSession, year: int) -> tuple[CalendarYear | None, list[CalendarDay]]:

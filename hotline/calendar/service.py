@@ -16,6 +16,7 @@ import chinese_calendar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatcher.calendar import (
+    CHINESECALENDAR_CORRECTIONS,
     CalendarError,
     DayKind,
     SpecialDay,
@@ -71,6 +72,8 @@ async def seed_from_chinesecalendar(session: AsyncSession) -> list[int]:
     added = sorted(set(years) - have)
     for year in added:
         await repo.replace_year(session, year, [d for d in days if d.day.year == year], "chinesecalendar", None)
+    # corrections of the package's data also reach years loaded from it before they were known
+    await repo.apply_corrections(session, CHINESECALENDAR_CORRECTIONS, "chinesecalendar")
     return added
 
 

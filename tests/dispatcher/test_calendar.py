@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dispatcher.calendar import (
+    CHINESECALENDAR_CORRECTIONS,
     LOCAL_TZ,
     CalendarError,
     DayKind,
@@ -53,8 +54,14 @@ def cal() -> WorkingCalendar:
 # --- brute-force reference ---------------------------------------------------------------
 
 
+CORRECTED = {c.day: c.kind for c in CHINESECALENDAR_CORRECTIONS}
+"""Days where the package's data is known wrong (checked against the official notices)."""
+
+
 def ref_is_working(day: date, loaded: frozenset[int] | set[int]) -> bool:
     if day.year in loaded:
+        if day in CORRECTED:
+            return CORRECTED[day] is DayKind.MAKEUP_WORKDAY
         if day in WORKDAYS:
             return True
         if day in HOLIDAYS:
@@ -342,7 +349,8 @@ def test_schedule_from_chinesecalendar_data_names_and_years() -> None:
     assert by_day[(date(2015, 9, 3), DayKind.HOLIDAY)] == "抗战胜利纪念日"
     names = {d.name for d in days}
     assert names >= {"春节", "清明节", "劳动节", "端午节", "中秋节"}
-    assert len(days) == len(HOLIDAYS) + len(WORKDAYS)
+    added = [d for d in CORRECTED if d not in HOLIDAYS and d not in WORKDAYS]
+    assert len(days) == len(HOLIDAYS) + len(WORKDAYS) + len(added)
 
 
 def test_schedule_from_chinesecalendar_data_unknown_name_kept() -> None:
@@ -355,7 +363,10 @@ def test_calendar_agrees_with_chinesecalendar_every_day(cal: WorkingCalendar) ->
     day = date(FIRST_YEAR, 1, 1)
     end = date(LAST_YEAR, 12, 31)
     while day <= end:
-        assert cal.is_working_day(day) == chinese_calendar.is_workday(day), day
+        if day in CORRECTED:  # the package is known wrong here; the notice decides
+            assert cal.is_working_day(day) == (CORRECTED[day] is DayKind.MAKEUP_WORKDAY), day
+        else:
+            assert cal.is_working_day(day) == chinese_calendar.is_workday(day), day
         day += timedelta(days=1)
 
 
@@ -403,7 +414,7 @@ def test_parse_schedule_ok_and_loadable() -> None:
         (_schedule(holidays=[{"date": "2027-02-30", "name": "x"}]), "calendar.bad_date", "2027-02-30"),
         (_schedule(holidays=[{"date": "2027-01-01"}]), "calendar.bad_format", "name"),
         (
-            _schedule(holidays=[{"date": "2027-01-01", "name": "元旦"}, {"date": "2026-12-31", "name": "元旦"}]),
+            _schedule(holidays=[{"date": "2027-01-01", "name": "元旦"}, {"date": "2026-11-30", "name": "元旦"}]),
             "calendar.date_outside_year",
             "第 2 条",
         ),
@@ -515,3 +526,46 @@ def test_provisional_iff_counted_day_in_unloaded_year(start: date, n: int) -> No
     first = start + timedelta(days=1)
     years = range(first.year, due.year + 1)
     assert provisional == any(cal.is_provisional_year(y) for y in years)
+
+
+def test_a_notice_arranges_the_previous_december_too() -> None:
+    """The 2019 notice: 元旦 2018-12-30 to 2019-01-01 off, Saturday 2018-12-29 a working day."""
+    from dispatcher.calendar import parse_schedule
+
+    notice = {
+        "year": 2019,
+        "holidays": [
+            {"date": "2018-12-30", "name": "元旦"},
+            {"date": "2018-12-31", "name": "元旦"},
+            {"date": "2019-01-01", "name": "元旦"},
+        ],
+        "makeup_workdays": [{"date": "2018-12-29", "name": "元旦调休"}],
+    }
+    year, days = parse_schedule(json.dumps(notice))
+    assert year == 2019 and [d.day for d in days][:3] == [date(2018, 12, 29), date(2018, 12, 30), date(2018, 12, 31)]
+    # only 2019 is loaded: the December days still apply to the days they name
+    cal = WorkingCalendar(days, {2019})
+    assert cal.is_working_day(date(2018, 12, 29)) and not cal.is_working_day(date(2018, 12, 31))
+    # Friday 2018-12-28 + 1 working day: Saturday 29th (make-up), not Monday 31st (holiday)
+    assert cal.add_working_days(date(2018, 12, 28), 1)[0] == date(2018, 12, 29)
+    assert cal.add_working_days(date(2018, 12, 29), 1)[0] == date(2019, 1, 2)
+    # a date further back is still refused, naming the entry
+    bad = {**notice, "holidays": [*notice["holidays"], {"date": "2018-11-30", "name": "错"}]}
+    with pytest.raises(CalendarError) as refused:
+        parse_schedule(json.dumps(bad))
+    assert refused.value.code == "calendar.date_outside_year" and "2018-11-30" in refused.value.message
+
+
+def test_known_gaps_of_the_package_data_are_corrected() -> None:
+    """2005-12-31 (Saturday) was a working day by the 2006 notice; the package lacks it."""
+    from dispatcher.calendar import schedule_from_chinesecalendar_data
+
+    days, years = schedule_from_chinesecalendar_data(
+        chinese_calendar.constants.holidays, chinese_calendar.constants.workdays
+    )
+    cal = WorkingCalendar(days, years)
+    assert cal.is_working_day(date(2005, 12, 31))
+    assert not cal.is_working_day(date(2006, 1, 2)) and not cal.is_working_day(date(2006, 1, 3))
+    # and the days the package has right stay as they are (the 2019 notice, 2008 National Day)
+    assert cal.is_working_day(date(2018, 12, 29)) and not cal.is_working_day(date(2018, 12, 31))
+    assert cal.is_working_day(date(2008, 9, 27)) and cal.is_working_day(date(2008, 9, 28))

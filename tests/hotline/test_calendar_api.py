@@ -140,3 +140,36 @@ async def test_intake_notices_a_calendar_imported_by_another_process(
     stored = (await client.get(f"/api/v1/tickets/{second['number']}", headers=agent.headers)).json()
     assert stored["deadline"]["due_date"] == "2027-01-09"
     assert stored["events"][0]["due_after"] == "2027-01-10T00:00:00+08:00"
+
+
+async def test_an_imported_notice_applies_its_previous_december_days(client: AsyncClient, login) -> None:
+    supervisor = await login("supervisor")
+    notice = {
+        "year": 2032,
+        "holidays": [{"date": "2031-12-31", "name": "元旦"}, {"date": "2032-01-01", "name": "元旦"}],
+        "makeup_workdays": [{"date": "2031-12-27", "name": "元旦调休"}],
+    }
+    r = await client.post("/api/v1/calendar/import", json=notice, headers=supervisor.headers)
+    assert r.status_code == 200, r.text
+    # Tuesday 2031-12-30 + 1 working day: the 31st is a holiday, so Friday 2032-01-02
+    due = await client.get(
+        "/api/v1/calendar/deadline",
+        params={"start": "2031-12-30T10:00:00+08:00", "working_days": 1},
+        headers=supervisor.headers,
+    )
+    assert due.json()["due_date"] == "2032-01-02", due.text
+    # Friday 2031-12-26 + 1: Saturday the 27th is a make-up working day
+    due = await client.get(
+        "/api/v1/calendar/deadline",
+        params={"start": "2031-12-26T10:00:00+08:00", "working_days": 1},
+        headers=supervisor.headers,
+    )
+    assert due.json()["due_date"] == "2031-12-27", due.text
+    listed = (await client.get("/api/v1/calendar/2032", headers=supervisor.headers)).json()
+    assert {"date": "2031-12-27", "kind": "makeup_workday", "name": "元旦调休"} in listed["makeup_workdays"]
+
+
+async def test_the_2005_correction_reaches_the_loaded_calendar(client: AsyncClient, login) -> None:
+    agent = await login("agent")
+    listed = (await client.get("/api/v1/calendar/2005", headers=agent.headers)).json()
+    assert {"date": "2005-12-31", "kind": "makeup_workday", "name": "元旦调休"} in listed["makeup_workdays"]

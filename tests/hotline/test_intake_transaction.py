@@ -6,7 +6,7 @@ ticket at all (never one with a stale deadline)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
@@ -45,8 +45,8 @@ async def test_a_failing_deadline_correction_leaves_no_acknowledged_ticket(
         actor = Actor(id=int(agent_id), username="tx", role=Role.AGENT, unit_code=None)
         # this process's cached calendar is older than the stored one (an import elsewhere)
         # (no year loaded in it: every deadline it gives is provisional, the stored one's is not)
-        rt.calendar._calendar = WorkingCalendar([], [])  # noqa: SLF001 - the state an import elsewhere leaves
-        rt.calendar._stamp = (0, datetime(2000, 1, 1))  # noqa: SLF001
+        rt.calendar._calendar = WorkingCalendar([], [])
+        rt.calendar._stamp = (0, datetime(2000, 1, 1, tzinfo=UTC))
 
         async def fails(*args: object, **kwargs: object) -> None:
             raise RuntimeError("the second step fails")
