@@ -532,7 +532,12 @@ def test_a_notice_arranges_the_previous_december_too() -> None:
     """The 2019 notice: 元旦 2018-12-30 to 2019-01-01 off, Saturday 2018-12-29 a working day."""
     from dispatcher.calendar import parse_schedule
 
-    notice = {
+    holidays = [
+        {"date": "2018-12-30", "name": "元旦"},
+        {"date": "2018-12-31", "name": "元旦"},
+        {"date": "2019-01-01", "name": "元旦"},
+    ]
+    notice: dict[str, Any] = {
         "year": 2019,
         "holidays": [
             {"date": "2018-12-30", "name": "元旦"},
@@ -550,7 +555,7 @@ def test_a_notice_arranges_the_previous_december_too() -> None:
     assert cal.add_working_days(date(2018, 12, 28), 1)[0] == date(2018, 12, 29)
     assert cal.add_working_days(date(2018, 12, 29), 1)[0] == date(2019, 1, 2)
     # a date further back is still refused, naming the entry
-    bad = {**notice, "holidays": [*notice["holidays"], {"date": "2018-11-30", "name": "错"}]}
+    bad = {**notice, "holidays": [*holidays, {"date": "2018-11-30", "name": "错"}]}
     with pytest.raises(CalendarError) as refused:
         parse_schedule(json.dumps(bad))
     assert refused.value.code == "calendar.date_outside_year" and "2018-11-30" in refused.value.message
