@@ -331,6 +331,8 @@ class PersonalDataAccess(Base):
     caller_id: Mapped[int] = mapped_column(ForeignKey("callers.id"))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
     purpose: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    """Why, in the reader's words, where the purpose alone does not say (a unit calling the caller)."""
 
 
 class TicketTask(Base):

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from dispatcher.calendar import LOCAL_TZ
 from hotline import sla
 from hotline.api.deps import ActorDep, RuntimeDep, SessionDep
-from hotline.workflow import actions, reviews
+from hotline.tickets.schemas import CallerOut
+from hotline.workflow import actions, contact, reviews
 from hotline.workflow.queue import QueueFilter, events, queue
 
 router = APIRouter(prefix="/api/v1", tags=["办理流程 workflow"])
@@ -218,3 +219,17 @@ class RemindIn(Body):
 @router.post("/tickets/{number}/remind", summary="人工催办")
 async def remind(number: str, body: RemindIn, session: SessionDep, rt: RuntimeDep, actor: ActorDep) -> dict[str, Any]:
     return local(await sla.manual_remind(session, rt, actor, number, body.note))  # type: ignore[no-any-return]
+
+
+class ContactIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=2, max_length=200, description="为何需要联系诉求人（记入个人信息查阅记录）")
+
+
+@router.post(
+    "/tickets/{number}/contact",
+    response_model=CallerOut,
+    summary="主办单位查看诉求人联系方式（记录查阅人、时间和原因）",
+)
+async def reveal_contact(number: str, body: ContactIn, session: SessionDep, actor: ActorDep) -> CallerOut:
+    return await contact.reveal_contact(session, actor, number, body.reason)

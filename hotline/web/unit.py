@@ -16,6 +16,8 @@ from hotline.users import Actor, Role
 from hotline.web.agent import form_values, problem_errors, view_helpers
 from hotline.web.deps import PageActor, check_csrf, render, require_page_role
 from hotline.workflow import actions
+from hotline.workflow.contact import OPEN as OPEN_FOR_CONTACT
+from hotline.workflow.contact import reveal_contact
 from hotline.workflow.queue import LEAD_STATUSES, QueueFilter, queue
 
 router = APIRouter(include_in_schema=False)
@@ -72,6 +74,7 @@ async def _detail(
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
     status_code: int = 200,
+    contact: Any = None,
 ) -> HTMLResponse:
     view = await web_services.unit_ticket_view(session, rt, actor, number)
     wf = rt.rulebook.workflow
@@ -93,6 +96,8 @@ async def _detail(
         form=form,
         errors=errors or {},
         v=values or {},
+        contact=contact,
+        contact_open=view.ticket.status in {s.value for s in OPEN_FOR_CONTACT},
         **view_helpers(),
     )
 
@@ -135,6 +140,29 @@ def _days(values: dict[str, str], errors: dict[str, str]) -> int:
         errors["working_days"] = "请填写工作日数（正整数）"
         return 0
     return int(text)
+
+
+@router.post("/unit/tickets/{number}/contact", response_class=HTMLResponse)
+async def contact(number: str, request: Request, session: SessionDep, rt: RuntimeDep, actor: PageActor) -> Response:
+    """查看联系方式: shown on the page it was asked from (never in a URL), and audited."""
+    require_page_role(actor, Role.UNIT_HANDLER)
+    values = form_values(await request.form())
+    check_csrf(request, rt.settings.secret_key, values.get("csrf"))
+    try:
+        caller = await reveal_contact(session, actor, number, values.get("reason", ""))
+    except InvalidInput as exc:
+        return await _detail(
+            request,
+            session,
+            rt,
+            actor,
+            number,
+            form="contact",
+            errors=problem_errors(exc),
+            values=values,
+            status_code=422,
+        )
+    return await _detail(request, session, rt, actor, number, contact=caller)
 
 
 @router.post("/unit/tickets/{number}/accept")
