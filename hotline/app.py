@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from swagger_ui_bundle import swagger_ui_path
 
 from dispatcher.calendar import CalendarError
@@ -34,7 +35,7 @@ from routing_rules.loader import Rulebook, load_rulebook
 
 MESSAGES = {
     "missing": "必填",
-    "string_too_short": "不能为空",
+    "string_too_short": "至少 {min_length} 个字符",
     "string_too_long": "超过最大长度 {max_length}",
     "string_pattern_mismatch": "格式不正确",
     "enum": "取值必须是 {expected} 之一",
@@ -50,6 +51,26 @@ MESSAGES = {
     "dict_type": "必须是对象",
     "string_type": "必须是字符串",
     "json_invalid": "JSON 格式错误",
+    "int_type": "必须是整数",
+    "int_from_float": "必须是整数（不能有小数）",
+    "int_parsing_size": "数值超出范围",
+    "float_type": "必须是数字",
+    "float_parsing": "必须是数字",
+    "finite_number": "必须是有限的数",
+    "bool_type": "必须是 true 或 false",
+    "date_type": "日期格式不正确（YYYY-MM-DD）",
+    "date_parsing": "日期格式不正确（YYYY-MM-DD）",
+    "date_from_datetime_parsing": "日期格式不正确（YYYY-MM-DD）",
+    "date_from_datetime_inexact": "只能是日期（YYYY-MM-DD），不能带时间",
+    "datetime_type": "日期时间格式不正确（ISO 8601）",
+    "list_type": "必须是数组",
+    "too_short": "至少 {min_length} 项",
+    "too_long": "至多 {max_length} 项",
+    "greater_than": "必须大于 {gt}",
+    "less_than": "必须小于 {lt}",
+    "model_type": "必须是对象",
+    "url_parsing": "网址格式不正确",
+    "url_scheme": "网址须以 http:// 或 https:// 开头",
 }
 
 
@@ -67,12 +88,20 @@ def validation_problems(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
             message = str(err.get("ctx", {}).get("error", err["msg"]))
         else:
             template = MESSAGES.get(kind, "取值无效")
+            if kind == "string_too_short" and err.get("ctx", {}).get("min_length") == 1:
+                template = "不能为空"
+            ctx = dict(err.get("ctx", {}))
+            if "expected" in ctx:  # "'citizen' or 'enterprise'" -> "'citizen'、'enterprise'"
+                ctx["expected"] = str(ctx["expected"]).replace(" or ", "、").replace(", ", "、")
             try:
-                message = template.format(**err.get("ctx", {}))
+                message = template.format(**ctx)
             except (KeyError, IndexError):
                 message = template
         out.append({"field": field, "code": f"validation.{kind}", "message": f"{field}：{message}"})
     return out
+
+
+NOT_AN_OBJECT = {"validation.model_attributes_type", "validation.dict_type", "validation.model_type"}
 
 
 def _is_page(request: Request) -> bool:
@@ -84,7 +113,16 @@ def _page_error(request: Request, status: int, code: str, message: str) -> Respo
 
     if code == LoginRequired.code:
         return RedirectResponse("/login", status_code=303)
-    titles = {401: "请先登录", 403: "无权访问", 404: "未找到", 409: "操作冲突", 413: "内容过大", 422: "输入有误"}
+    titles = {
+        401: "请先登录",
+        403: "无权访问",
+        404: "未找到",
+        405: "不支持的操作",
+        409: "操作冲突",
+        413: "内容过大",
+        415: "格式不支持",
+        422: "输入有误",
+    }
     return render(
         request,
         "error.html",
@@ -105,10 +143,23 @@ def _error(status: int, code: str, message: str, problems: list[dict[str, str]] 
     return JSONResponse(body, status_code=status, headers={"WWW-Authenticate": "Bearer"} if status == 401 else None)
 
 
+HTTP_ERRORS = {
+    404: ("not_found", "页面或接口不存在，请检查地址"),
+    405: ("method_not_allowed", "该地址不支持此请求方法"),
+    400: ("bad_request", "请求无效"),
+}
+"""Stable code and Chinese message of the framework's own error answers."""
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = validation_problems(list(exc.errors()))
+        sent = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if sent != "application/json" and any(p["field"] == "body" and p["code"] in NOT_AN_OBJECT for p in problems):
+            # a JSON body sent without its content type reads as text: say what is missing
+            rule = "请求体须为 JSON，并带请求头 Content-Type: application/json"
+            problems = [{"field": "body", "code": "validation.content_type", "message": f"body：{rule}"}]
         return _error(422, "validation", "；".join(p["message"] for p in problems), problems)
 
     @app.exception_handler(InvalidInput)
@@ -135,6 +186,17 @@ def install_error_handlers(app: FastAPI) -> None:
             return _page_error(request, 422, "validation.out_of_range", message)
         problem = {"field": "request", "code": "validation.out_of_range", "message": f"request：{message}"}
         return _error(422, "validation", message, [problem])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        # the framework's own answers (no such route, a method the route does not take) in our shape
+        code, message = HTTP_ERRORS.get(exc.status_code, ("http_error", "请求无法处理"))
+        if _is_page(request):
+            return _page_error(request, exc.status_code, code, message)
+        response = _error(exc.status_code, code, message)
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
 
     @app.exception_handler(CalendarError)
     async def _calendar(request: Request, exc: CalendarError) -> Response:

@@ -220,9 +220,17 @@ def cmd_users_create(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_users_unlock(settings: Settings, args: argparse.Namespace) -> None:
-    from hotline.users import unlock
+    from hotline.users import unlock, unlock_address
 
     async def work(session: AsyncSession) -> None:
+        if args.address:
+            slots = await unlock_address(session, settings.secret_key, args.username)
+            print(
+                f"已解除地址 {args.username} 的登录限制"
+                if slots
+                else f"地址 {args.username} 没有登录失败记录，无需解除"
+            )
+            return
         slots = await unlock(session, settings.secret_key, args.username)
         print(f"已解锁用户 {args.username}" if slots else f"用户 {args.username} 没有登录失败记录，无需解锁")
 
@@ -325,7 +333,8 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--display-name", default=None)
     create.set_defaults(func=cmd_users_create)
     unlock_user = users.add_parser("unlock", help="解除因多次密码错误造成的登录锁定")
-    unlock_user.add_argument("username")
+    unlock_user.add_argument("username", help="用户名；加 --address 时为客户端地址")
+    unlock_user.add_argument("--address", action="store_true", help="解除一个客户端地址的登录限制")
     unlock_user.set_defaults(func=cmd_users_unlock)
     demo_users = users.add_parser("demo", help="创建或重置演示用户并打印账号密码")
     demo_users.add_argument("--force", action="store_true")

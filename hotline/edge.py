@@ -4,7 +4,8 @@ One ASGI middleware (:class:`InputGuard`) does for every endpoint, API and page 
 single form or schema could do for all (issue 10, items 1, 4 and 5):
 
 * a request body larger than ``Settings.max_body_bytes`` is refused with 413 before it is parsed
-  (by its ``Content-Length``, or while it streams in without one);
+  (by its ``Content-Length``, or while it streams in without one); a multipart body with 415
+  (nothing here takes files, and its fields would escape the checks below);
 * a JSON body that is not UTF-8, not JSON, nested deeper than :data:`MAX_DEPTH`, or holds a number
   beyond 64 bits or a non-finite one is refused with 422 and our error body (never FastAPI's
   ``{"detail": …}``);
@@ -240,6 +241,13 @@ class InputGuard:
         ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         is_json = ctype == b"application/json" or ctype.endswith(b"+json")
         is_form = ctype == b"application/x-www-form-urlencoded"
+        if ctype == b"multipart/form-data":
+            # No page or operation takes files; a multipart form would pass unchecked.
+            raise Refused(
+                415,
+                "request.unsupported_media_type",
+                "不支持 multipart/form-data 请求：页面表单请用 application/x-www-form-urlencoded，接口请用 JSON",
+            )
         if scope.get("method") in ("GET", "HEAD", "OPTIONS"):
             return scope, receive
         body = await self._read(receive)
@@ -268,7 +276,8 @@ class InputGuard:
         return b"".join(chunks)
 
     def _too_large(self) -> Refused:
-        return Refused(413, "request.too_large", f"请求体超过上限 {self.max_body // 1024} KB")
+        limit = f"{self.max_body / 1024 / 1024:g} MB" if self.max_body >= 1024 * 1024 else f"{self.max_body // 1024} KB"
+        return Refused(413, "request.too_large", f"提交的内容过大（上限 {limit}），请精简后再提交")
 
     async def _answer(self, scope: Scope, exc: Refused, send: Send) -> None:
         if not scope.get("path", "").startswith("/api/") and scope.get("path") != "/healthz":

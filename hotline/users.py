@@ -114,13 +114,19 @@ async def authenticate(
     """
     account = _account_key(secret, username)
     origin = attempts.hashed(secret, f"login-client:{client}")
-    wait = await attempts.blocked(session, account, now, ACCOUNT_LIMIT) or await attempts.blocked(
-        session, origin, now, CLIENT_LIMIT
-    )
+    wait = await attempts.blocked(session, account, now, ACCOUNT_LIMIT)
     if wait is not None:
-        log.warning("login refused (too many failures): user=%r client=%s", username, client)
-        minutes = int(wait // 60) + 1
-        raise TooManyAttempts(f"登录失败次数过多，账号已临时锁定：请约{minutes}分钟后再试，或联系系统管理员解锁")
+        log.warning("login refused (account locked): user=%r client=%s", username, client)
+        raise TooManyAttempts(
+            f"登录失败次数过多，账号已临时锁定：请约{int(wait // 60) + 1}分钟后再试，或联系系统管理员解锁"
+        )
+    wait = await attempts.blocked(session, origin, now, CLIENT_LIMIT)
+    if wait is not None:
+        log.warning("login refused (client throttled): user=%r client=%s", username, client)
+        raise TooManyAttempts(
+            f"本机登录失败次数过多，暂停登录：请约{int(wait // 60) + 1}分钟后再试，或联系系统管理员解除",
+            code="auth.client_throttled",
+        )
     user = (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
     stored = user.password_hash if user is not None else _UNKNOWN_USER_HASH
     matches = await asyncio.to_thread(verify_password, stored, password)
@@ -137,7 +143,16 @@ async def authenticate(
 async def unlock(session: AsyncSession, secret: str, username: str) -> int:
     """An administrator unlocks an account locked by failed logins; how many counted slots went."""
     forgotten = await attempts.forget(session, _account_key(secret, username))
-    log.warning("login lock lifted by an administrator: user=%r", username)
+    if forgotten:
+        log.warning("login lock lifted by an administrator: user=%r", username)
+    return forgotten
+
+
+async def unlock_address(session: AsyncSession, secret: str, address: str) -> int:
+    """An administrator lifts the throttle of one client address (many failed logins from it)."""
+    forgotten = await attempts.forget(session, attempts.hashed(secret, f"login-client:{address}"))
+    if forgotten:
+        log.warning("login throttle of a client address lifted by an administrator: client=%s", address)
     return forgotten
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel
 
 from dispatcher.calendar import CalendarError
@@ -53,7 +53,7 @@ async def deadline(
     working_days: Annotated[int, Query(ge=1, le=366)],
 ) -> DeadlineOut:
     if start.tzinfo is None:
-        raise InvalidInput.one("start", "calendar.naive_datetime", "start 必须带时区，例如 2026-09-28T09:00:00+08:00")
+        raise InvalidInput.one("start", "calendar.naive_datetime", "必须带时区，例如 2026-09-28T09:00:00+08:00")
     calendar = await rt.calendar.get(session)
     try:
         d = calendar.deadline(start, working_days)
@@ -63,7 +63,7 @@ async def deadline(
 
 
 @router.get("/{year}", response_model=YearOut, summary="某年法定节假日与调休上班日")
-async def year(year: int, session: SessionDep, actor: ActorDep) -> YearOut:
+async def year(year: Annotated[int, Path(ge=1, le=9998)], session: SessionDep, actor: ActorDep) -> YearOut:
     info, days = await repo.year_days(session, year)
     out = [DayOut(date=d.day, kind=d.kind, name=d.name) for d in days]
     return YearOut(

@@ -25,7 +25,9 @@ async def create_ticket(
     session: SessionDep,
     rt: RuntimeDep,
     actor: AgentDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=128)] = None,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
+    ] = None,
 ) -> Response:
     result = await service.intake(session, rt, actor, body, idempotency_key)
     # Serialised once here: the hot path of the call centre skips FastAPI's re-validation of the model.

@@ -264,3 +264,26 @@ def test_agent_console_alerts_an_emergency_and_picks_a_suggestion_by_key(
             browser.close()
     finally:
         asyncio.run(forget_model(db_url, version))
+
+
+def test_the_api_documentation_renders_offline_without_console_errors(server: str) -> None:
+    """/docs: Swagger UI served by the service itself reads the OpenAPI 3.1 document (no CDN; no
+    Content-Security-Policy violation)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=BROWSER,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
+        )
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        outside: list[str] = []
+        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(server) else None)
+        page.goto(server + "/docs")
+        expect(page.locator(".opblock-summary-path", has_text="/api/v1/tickets").first).to_be_visible(timeout=20_000)
+        assert not page.locator("text=Unable to render this definition").count()
+        browser.close()
+    assert outside == [] and errors == []

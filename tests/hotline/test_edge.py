@@ -201,3 +201,38 @@ def test_not_a_phone_number_is_still_refused(bad: str) -> None:
 
     with pytest.raises(ValidationError):
         CallerIn(phone=bad)
+
+
+async def test_multipart_bodies_are_refused_not_passed_unchecked(client: AsyncClient, login) -> None:
+    agent = await login("agent")
+    r = await client.post("/api/v1/tickets", files={"content": (None, "路灯\x00坏了")}, headers=agent.headers)
+    assert r.status_code == 415 and r.json()["error"]["code"] == "request.unsupported_media_type"
+    page = await client.post("/login", files={"username": (None, "a\x00b"), "password": (None, "x")})
+    assert page.status_code == 415 and "text/html" in page.headers["content-type"] and "multipart" in page.text
+
+
+async def test_unknown_addresses_and_methods_answer_in_our_shape(client: AsyncClient, login) -> None:
+    agent = await login("agent")
+    r = await client.get("/api/v1/nope", headers=agent.headers)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found" and "detail" not in r.json()
+    r = await client.put("/api/v1/tickets", headers=agent.headers)
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed" and "allow" in r.headers
+    page = await client.get("/no/such/page")
+    assert page.status_code == 404 and "text/html" in page.headers["content-type"] and "页面或接口不存在" in page.text
+
+
+async def test_validation_messages_are_chinese_and_specific(client: AsyncClient, login) -> None:
+    agent = await login("agent")
+    r = await client.post("/api/v1/tickets", json=call(caller={"type": "someone"}), headers=agent.headers)
+    message = r.json()["error"]["fields"][0]["message"]
+    assert " or " not in message and "'citizen'、'enterprise'" in message
+    # a JSON body sent without its content type
+    r = await client.post(
+        "/api/v1/routing/preview", content=b'{"content": "x"}', headers={**agent.headers, "content-type": ""}
+    )
+    assert r.status_code == 422 and "Content-Type: application/json" in r.json()["error"]["message"]
+    # idempotency keys are printable ASCII
+    r = await client.post("/api/v1/tickets", json=call(), headers={**agent.headers, "Idempotency-Key": "   "})
+    assert r.status_code == 422 and fields(r) == ["Idempotency-Key"]
+    r = await client.get("/api/v1/calendar/0", headers=agent.headers)
+    assert r.status_code == 422 and fields(r) == ["year"]

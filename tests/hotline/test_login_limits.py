@@ -138,3 +138,19 @@ def test_the_unlock_command(db_url: str) -> None:
     done = run_cli(db_url, "users", "unlock", "Locked-One")  # names compare case-insensitively
     assert done.returncode == 0 and "已解锁用户 Locked-One" in done.stdout
     assert aio.run(plant("DELETE FROM public_lookup_hits WHERE client_key = :k")) == 0
+
+
+async def test_a_throttled_address_is_told_so_and_an_administrator_lifts_it(
+    app, client: AsyncClient, login, settings
+) -> None:
+    agent = await login("agent")
+    for i in range(30):
+        assert (await token(client, f"nobody-{i}", "guess-guess")).status_code == 401
+    r = await token(client, agent.actor.username, "password-123")
+    assert r.status_code == 429 and r.json()["error"]["code"] == "auth.client_throttled"
+    assert "本机" in r.json()["error"]["message"] and "账号已临时锁定" not in r.json()["error"]["message"]
+    async with app.state.sessions() as session:
+        assert await users.unlock(session, settings.secret_key, agent.actor.username) == 0  # not the account
+        assert await users.unlock_address(session, settings.secret_key, "127.0.0.1") >= 1
+        await session.commit()
+    assert (await token(client, agent.actor.username, "password-123")).status_code == 200
