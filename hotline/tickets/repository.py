@@ -17,6 +17,7 @@ from hotline.models import (
     RoutingDecision,
     Ticket,
     TicketEvent,
+    TicketTask,
     TicketUnit,
     User,
 )
@@ -26,10 +27,39 @@ S = TypeVar("S", bound=Select[Any])
 
 
 def visible(stmt: S, actor: Actor) -> S:
-    """Unit handlers only ever see tickets their unit has a part in; other roles see all."""
+    """Unit handlers see the tickets their unit has a part in *now* (lead, assisting, a lower level
+    with its task open); other roles see all.
+
+    Access ends when involvement ends (issue 10, item 7): a unit whose return was approved, or
+    that the centre re-dispatched away from, and a unit whose sub-task was released, become
+    ``former`` and no longer read the ticket, nor the next unit's reply. Their past work stays on
+    the ticket's timeline and in the unit KPIs, which the centre sees."""
     if actor.is_unit_handler:
-        stmt = stmt.where(exists().where(TicketUnit.ticket_id == Ticket.id, TicketUnit.unit_code == actor.unit_code))
+        stmt = stmt.where(
+            exists().where(
+                TicketUnit.ticket_id == Ticket.id, TicketUnit.unit_code == actor.unit_code, TicketUnit.role != "former"
+            )
+        )
     return stmt
+
+
+async def retire_unit_if_done(session: AsyncSession, ticket_id: int, unit_code: str) -> None:
+    """A unit whose last open sub-task on a ticket was released, and that does not lead it, becomes
+    ``former`` (it no longer reads the ticket: :func:`visible`)."""
+    open_tasks = exists().where(
+        TicketTask.ticket_id == ticket_id, TicketTask.unit_code == unit_code, TicketTask.state == "open"
+    )
+    await session.execute(
+        update(TicketUnit)
+        .where(
+            TicketUnit.ticket_id == ticket_id,
+            TicketUnit.unit_code == unit_code,
+            TicketUnit.role != "lead",
+            ~open_tasks,
+        )
+        .values(role="former")
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def next_number_seq(session: AsyncSession) -> int:

@@ -306,7 +306,8 @@ async def redispatch(
     session: AsyncSession, rt: Runtime, ticket: Ticket, new_unit: str, now: datetime
 ) -> tuple[datetime | None, datetime]:
     """Move the ticket to another lead unit with a fresh time limit for it (the ticket keeps its
-    intake time, so the total elapsed time stays visible); the former unit keeps read access."""
+    intake time, so the total elapsed time stays visible); every other unit becomes ``former``
+    and loses access (``tickets.repository.visible``)."""
     old = await tickets_repo.running_deadline(session, ticket.id, "reply")
     before = old.due_at if old else None
     await session.execute(
@@ -751,6 +752,7 @@ async def release_task(
     now = rt.clock()
     task.state = "released"
     await tickets_repo.end_task_deadline(session, task.id, "cancelled")
+    await tickets_repo.retire_unit_if_done(session, ticket.id, task.unit_code)
     await record(
         session,
         ticket,

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatcher.calendar import LOCAL_TZ
 from dispatcher.lifecycle import STATUS_LABELS, Status
-from hotline.errors import InvalidInput
+from hotline.errors import Forbidden, InvalidInput
 from hotline.models import Deadline, SupervisionOrder, Ticket, TicketTask
 from hotline.runtime import Runtime
 from hotline.tickets import repository as tickets_repo
@@ -70,7 +70,12 @@ def _items(unit: str) -> Subquery:
 async def queue(
     session: AsyncSession, rt: Runtime, actor: Actor, unit: str | None, flt: QueueFilter, page: int, page_size: int
 ) -> dict[str, Any]:
-    """Open work of one unit, most urgent first: overdue, then due soonest; enterprise requests flagged."""
+    """Open work of one unit, most urgent first: overdue, then due soonest; enterprise requests flagged.
+
+    Read by the unit itself (its own queue whatever ``unit`` says) and by the centre (supervisor,
+    admin) for any unit; any other role gets :class:`Forbidden` (issue 10, item 7)."""
+    if actor.role not in (Role.UNIT_HANDLER, Role.SUPERVISOR, Role.ADMIN):
+        raise Forbidden("只有承办单位本身和热线中心可以查看单位待办队列", code="auth.role_forbidden")
     if actor.role is Role.UNIT_HANDLER:
         unit = actor.unit_code
     if unit is None:

@@ -186,7 +186,10 @@ async def test_approved_return_redispatches_with_a_fresh_limit_across_the_holida
     assert detail["deadline"]["due_date"] == "2026-10-12"
     assert detail["created_at"].startswith("2026-09-28")  # total elapsed time stays visible
     former = await post(client, people["hrss"], f"/api/v1/tickets/{number}/accept")
-    assert former.status_code == 403  # still visible to the former unit, but no longer its to handle
+    # access ends when involvement ends (issue 10, item 7): the former unit no longer sees it
+    assert former.status_code == 404
+    gone = await client.get(f"/api/v1/tickets/{number}", headers=people["hrss"].headers)
+    assert gone.status_code == 404
     assert (await post(client, people["fund"], f"/api/v1/tickets/{number}/accept")).status_code == 200
 
 
