@@ -377,6 +377,9 @@ class Reply(Base):
     replied_at: Mapped[datetime]
     due_at: Mapped[datetime | None]
     on_time: Mapped[bool]
+    public_text: Mapped[str | None] = mapped_column(Text)
+    """What 办理情况公开 publishes of this reply: set at 答复审核 (approved), redacted of personal
+    data and corrected by the reviewer; ``None`` until then (unpublished)."""
     actor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
 
 

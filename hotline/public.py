@@ -26,6 +26,7 @@ from dispatcher.lifecycle import STATUS_LABELS, Status
 from hotline import attempts
 from hotline.errors import DomainError, FieldProblem, InvalidInput
 from hotline.models import Caller, Evaluation, HandlingUnit, Reply, Ticket
+from hotline.redaction import personal_values, redact
 from hotline.runtime import Runtime
 
 KIND_LABELS = {
@@ -37,7 +38,8 @@ KIND_LABELS = {
 }
 SUMMARY_CHARS = 60
 PRIVATE = "涉及隐私，不予公开"
-DISCLOSED_STATUSES = (Status.REPLIED.value, Status.CALLBACK_PENDING.value, Status.CLOSED.value)
+DISCLOSED_STATUSES = (Status.CALLBACK_PENDING.value, Status.CLOSED.value)
+"""Published only once the centre has approved the reply (答复审核), never at ``replied``."""
 PAGE_SIZE = 50
 
 NUMBER = re.compile(r"^\d{8,20}$")
@@ -192,13 +194,10 @@ def parse_month(text: str | None, today: date) -> date:
 
 
 def scrub(text: str, *secrets: str | None) -> str:
-    """Remove what identifies a person from a reply before it is published: ID numbers, phone and
-    other long digit runs, and the caller's own name, phone and address where the reply repeats them."""
-    for secret in secrets:
-        if secret and len(secret.strip()) >= 2:
-            text = text.replace(secret.strip(), "***")
-    text = ID_NUMBER.sub("******", text)
-    return LONG_DIGITS.sub("***", text)
+    """Remove what identifies a person from a text before it is published (``hotline.redaction``:
+    phones in any notation, e-mail, ID and bank card numbers, plates, house numbers, names), and
+    the caller's own values where the text repeats them."""
+    return redact(text, *secrets)
 
 
 def summary_of(content: str, *secrets: str | None) -> str:
@@ -235,7 +234,7 @@ async def disclosure(session: AsyncSession, rt: Runtime, month: str | None, page
                 else (categories[ticket.category].name if ticket.category in categories else None),
                 summary=PRIVATE
                 if private
-                else summary_of(reply.content, caller.name, caller.phone, caller.enterprise_name, ticket.address),
+                else summary_of(reply.public_text or reply.content, *personal_values(caller, ticket)),
                 private=private,
             )
         )

@@ -14,6 +14,7 @@ from hotline.models import (
     Caller,
     Deadline,
     PersonalDataAccess,
+    Reply,
     RoutingDecision,
     Ticket,
     TicketEvent,
@@ -60,6 +61,12 @@ async def retire_unit_if_done(session: AsyncSession, ticket_id: int, unit_code: 
         .values(role="former")
         .execution_options(synchronize_session=False)
     )
+
+
+async def latest_reply(session: AsyncSession, ticket_id: int) -> Reply | None:
+    """The ticket's most recent reply (``None`` before any)."""
+    stmt = select(Reply).where(Reply.ticket_id == ticket_id).order_by(Reply.id.desc()).limit(1)
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def next_number_seq(session: AsyncSession) -> int:

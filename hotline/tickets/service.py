@@ -20,6 +20,7 @@ from hotline.dispatch.labels import record_label
 from hotline.errors import Conflict, InvalidInput, NotFound
 from hotline.models import Caller, Deadline, Ticket
 from hotline.privacy import mask_credit_code, mask_name, mask_phone
+from hotline.redaction import UNIT_ENTITIES, redact
 from hotline.runtime import Runtime
 from hotline.tickets import repository as repo
 from hotline.tickets.schemas import (
@@ -278,6 +279,15 @@ def _deadline_out(d: Deadline | None) -> DeadlineOut | None:
 UNMASK_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
 
 
+def content_for(actor: Actor, content: str) -> str:
+    """A request's content as ``actor`` may read it: a unit handler does not see identifiers typed
+    into it (phones, e-mail, ID and bank card numbers: ``redaction.UNIT_ENTITIES``), which the
+    work does not need; the lead unit opens the caller's phone with 查看联系方式."""
+    if actor.role in UNMASK_ROLES:
+        return content
+    return redact(content, entities=UNIT_ENTITIES)
+
+
 async def ticket_out(
     session: AsyncSession, rt: Runtime, actor: Actor, ticket: Ticket, *, events: bool, unmask: bool
 ) -> TicketOut:
@@ -314,7 +324,7 @@ async def ticket_out(
         line=ticket.line,
         kind=ticket.kind,
         category=ticket.category,
-        content=ticket.content,
+        content=content_for(actor, ticket.content),
         address=ticket.address,
         area={"district": ticket.area_district, "town": ticket.area_town, "village": ticket.area_village},
         answer=ticket.answer,
@@ -354,7 +364,7 @@ async def list_tickets(
                 caller_type=t.caller_type,
                 lead_unit=t.lead_unit_code,
                 district=t.area_district,
-                content_excerpt=t.content[:80],
+                content_excerpt=content_for(actor, t.content)[:80],
                 created_at=t.created_at,
                 due_at=d.due_at if d else None,
                 provisional=d.provisional if d else None,

@@ -341,13 +341,14 @@ async def replies_decide(
     actor: PageActor,
     decision: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",
+    public_text: Annotated[str | None, Form()] = None,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     async def act() -> str:
         approve = _decision(decision, ("approve", "reject")) == "approve"
         if not approve and not note.strip():
             raise InvalidInput.one("note", "reply_review.note_required", "退回答复须写明不合格的理由")
-        data = _model(callbacks.ReplyDecisionIn, approve=approve, note=note)
+        data = _model(callbacks.ReplyDecisionIn, approve=approve, note=note, public_text=public_text)
         await callbacks.decide_reply(session, rt, actor, number, data)
         return "reply_approved" if approve else "reply_rejected"
 

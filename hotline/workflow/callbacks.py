@@ -43,6 +43,7 @@ from hotline.models import (
     Ticket,
     TicketEvent,
 )
+from hotline.redaction import personal_values, redact
 from hotline.runtime import Runtime
 from hotline.tickets import repository as tickets_repo
 from hotline.tickets.schemas import Input, LocalDatetime
@@ -74,6 +75,10 @@ Resolution = Literal["resolved", "partly_resolved", "unresolved"]
 class ReplyDecisionIn(Input):
     approve: bool
     note: str = Field(default="", max_length=2000)
+    public_text: str | None = Field(default=None, max_length=2000)
+    """On approval: the text 办理情况公开 publishes, as the reviewer corrected it from the redacted
+    proposal (``GET`` of the review list); redacted again before it is stored. Unset: the reply
+    redacted as proposed."""
 
 
 class ReplyDecisionOut(BaseModel):
@@ -147,7 +152,9 @@ class CallbackPage(BaseModel):
 async def decide_reply(
     session: AsyncSession, rt: Runtime, actor: Actor, number: str, data: ReplyDecisionIn
 ) -> ReplyDecisionOut:
-    """答复审核 by the centre (实施方案第12条). Approve → the ticket waits for its callback, due
+    """答复审核 by the centre (实施方案第12条). Approve → the reply's public text is fixed (the
+    reviewer's correction or the reply itself, redacted of personal data: ``hotline.redaction``)
+    and may be published; the ticket waits for its callback, due
     ``callback_within_working_days`` working days from now, and the caller is told the reply is
     available. Reject → back to the lead unit; its original reply deadline runs again (re-planned
     by the SLA sweep), it is not restarted."""
@@ -176,6 +183,12 @@ async def decide_reply(
         await session.flush()
         return ReplyDecisionOut(number=ticket.number, status=ticket.status, due_at=due)
 
+    reply = await tickets_repo.latest_reply(session, ticket.id)
+    if reply is not None:
+        # published only now, and only as redacted (issue 10, item 3)
+        caller = await tickets_repo.caller(session, ticket.caller_id)
+        source = data.public_text if data.public_text is not None and data.public_text.strip() else reply.content
+        reply.public_text = redact(source, *personal_values(caller, ticket))
     cal = await calendar(session, rt)
     due_at = cal.deadline(now, rt.rulebook.workflow.sla.callback_within_working_days).due_at
     callback = Callback(ticket_id=ticket.id, round=ticket.redo_count + 1, due_at=due_at, created_at=now)

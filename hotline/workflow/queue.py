@@ -15,6 +15,7 @@ from hotline.errors import Forbidden, InvalidInput
 from hotline.models import Deadline, SupervisionOrder, Ticket, TicketTask
 from hotline.runtime import Runtime
 from hotline.tickets import repository as tickets_repo
+from hotline.tickets.service import content_for
 from hotline.users import Actor, Role
 from hotline.workflow.common import load
 
@@ -137,7 +138,7 @@ async def queue(
                 "kind": ticket.kind,
                 "category": ticket.category,
                 "enterprise": ticket.caller_type == "enterprise",
-                "content_excerpt": ticket.content[:80],
+                "content_excerpt": content_for(actor, ticket.content)[:80],
                 "created_at": ticket.created_at,
                 "due_at": due_at,
                 "due_date": due_date,

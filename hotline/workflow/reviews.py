@@ -8,7 +8,8 @@ from sqlalchemy import case, func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.models import Extension, Reply, Ticket, TicketReturn
+from hotline.models import Caller, Extension, Reply, Ticket, TicketReturn
+from hotline.redaction import personal_values, redact
 from hotline.tickets.repository import TicketFilter
 from hotline.tickets.schemas import TicketPage
 from hotline.tickets.service import list_tickets
@@ -87,18 +88,28 @@ async def replies_for_review(
     session: AsyncSession, actor: Actor, page: int, page_size: int
 ) -> tuple[TicketPage, dict[str, dict[str, Any]]]:
     """Replies awaiting the centre's review, each with the unit's latest reply (text, outcome,
-    time, on time or not), so the reviewer judges the reply itself, not only the request."""
+    time, on time or not), so the reviewer judges the reply itself, not only the request, and the
+    text that would be published once approved, redacted of personal data (``public_draft``;
+    ``None`` for a confidential caller, whose reply is never published)."""
     result = await list_tickets(session, actor, TicketFilter(status="replied"), page, page_size)
     numbers = [t.number for t in result.items]
     latest: dict[str, dict[str, Any]] = {}
     if numbers:
         rows = await session.execute(
-            select(Ticket.number, Reply.content, Reply.outcome, Reply.replied_at, Reply.on_time)
+            select(Ticket, Reply.content, Reply.outcome, Reply.replied_at, Reply.on_time, Caller)
             .join(Reply, Reply.ticket_id == Ticket.id)
+            .join(Caller, Caller.id == Ticket.caller_id)
             .where(Ticket.number.in_(numbers))
             .order_by(Ticket.number, Reply.id.desc())
             .ext(distinct_on(Ticket.number))
         )
-        for number, content, outcome, replied_at, on_time in rows:
-            latest[number] = {"content": content, "outcome": outcome, "replied_at": replied_at, "on_time": on_time}
+        for ticket, content, outcome, replied_at, on_time, caller in rows:
+            latest[ticket.number] = {
+                "content": content,
+                "outcome": outcome,
+                "replied_at": replied_at,
+                "on_time": on_time,
+                # what 办理情况公开 would publish: the reviewer corrects it before approving
+                "public_draft": None if caller.confidential else redact(content, *personal_values(caller, ticket)),
+            }
     return result, latest

@@ -149,6 +149,24 @@ async def test_only_a_keyed_hash_of_the_address_is_stored(client: AsyncClient, p
 # ------------------------------------------------------------------ disclosure
 
 
+async def approve(client: AsyncClient, number: str, public_text: str | None = None) -> None:
+    """答复审核 by the centre: only then is a reply published."""
+    body: dict[str, Any] = {"approve": True}
+    if public_text is not None:
+        body["public_text"] = public_text
+    r = await client.post(f"/api/v1/tickets/{number}/reply/decision", json=body, headers=CENTRE.headers)
+    assert r.status_code == 200, r.text
+
+
+CENTRE: Any = None
+
+
+@pytest.fixture(autouse=True)
+async def centre(login) -> None:
+    global CENTRE
+    CENTRE = await login("supervisor")
+
+
 async def test_disclosure_shows_the_reply_summary_and_unit_but_never_the_caller(client: AsyncClient, people) -> None:
     number = await new_ticket(client, people["agent"])
     await reply(
@@ -157,9 +175,13 @@ async def test_disclosure_shows_the_reply_summary_and_unit_but_never_the_caller(
         number,
         f"经核实<script>alert(1)</script>，已联系{NAME}（{PHONE}，身份证370402199001011234）补发养老金。",
     )
+    # replied but not yet approved (答复审核): not published
+    r = await client.get("/public/disclosure?month=2026-09")
+    assert "补发养老金" not in r.text
+    await approve(client, number)
     r = await client.get("/public/disclosure?month=2026-09")
     assert r.status_code == 200, r.text
-    assert "市人力资源社会保障局" in r.text and "补发养老金" in r.text
+    assert "市人力资源社会保障局" in r.text and "补发养老" in r.text
     assert "2026-09-28" in r.text and "投诉" in r.text
     for private in (NAME, PHONE, "370402199001011234", "光明路", number):
         assert private not in r.text
@@ -167,9 +189,47 @@ async def test_disclosure_shows_the_reply_summary_and_unit_but_never_the_caller(
     assert "本月受理" in r.text
 
 
+async def test_every_kind_of_personal_data_in_a_reply_is_redacted_before_publication(
+    client: AsyncClient, people
+) -> None:
+    """The kinds found published by a hardening review: an e-mail, a dotted phone, an ID number in
+    Chinese numerals and a third person's name, besides the caller's own data."""
+    number = await new_ticket(client, people["agent"])
+    text = (
+        "已补发养老金。社保科李建国已联系诉求人，回电138.0000.2222或邮件li.jianguo@example.com，"
+        "身份证号三七零四零二一九九零零一零一一二三四，车辆鲁D·D12345停放在3号楼2单元502室楼下。"
+    )
+    await reply(client, people["hrss"], number, text)
+    await approve(client, number)
+    r = await client.get("/public/disclosure?month=2026-09")
+    assert "已补发养老金" in r.text
+    for private in ("李建国", "138.0000.2222", "li.jianguo@example.com", "三七零四零二", "鲁D·D12345", "502室"):
+        assert private not in r.text, private
+
+
+async def test_the_reviewer_corrects_the_public_text_and_it_is_redacted_again(client: AsyncClient, people) -> None:
+    number = await new_ticket(client, people["agent"])
+    await reply(client, people["hrss"], number, "经核实，已联系诉求人补发养老金，并向其说明了发放时间和查询方式。")
+    await approve(client, number, public_text="已补发养老金并告知查询方式（经办人王小明，电话13912345678）。")
+    r = await client.get("/public/disclosure?month=2026-09")
+    assert "已补发养老金并告知查询方式" in r.text and "说明了发放时间" not in r.text
+    assert "王小明" not in r.text and "13912345678" not in r.text
+
+
+async def test_the_review_page_offers_the_redacted_text(client: AsyncClient, people, page_for) -> None:
+    number = await new_ticket(client, people["agent"])
+    await reply(client, people["hrss"], number, f"经核实，已电话联系{NAME}（{PHONE}）并补发养老金，已告知到账时间。")
+    browser = await page_for("supervisor")
+    page = await browser.get("/centre/replies")
+    assert page.status_code == 200 and 'name="public_text"' in page.text
+    draft = page.text.split('name="public_text"')[1].split("</textarea>")[0]
+    assert "补发养老金" in draft and NAME not in draft and PHONE not in draft
+
+
 async def test_confidential_tickets_are_listed_without_their_reply(client: AsyncClient, people) -> None:
     number = await new_ticket(client, people["agent"], confidential=True)
     await reply(client, people["hrss"], number, "经核实，已为诉求人办理社保转移接续手续并告知结果。")
+    await approve(client, number)
     r = await client.get("/public/disclosure")  # the current month by default
     assert "涉及隐私，不予公开" in r.text and "社保转移接续" not in r.text
 
@@ -182,9 +242,9 @@ async def test_disclosure_of_a_month_without_tickets_and_a_bad_month(client: Asy
 
 
 def test_reply_summaries_are_scrubbed_and_short() -> None:
-    assert scrub("电话13600001111或0632-1234567，证件37040219900101123X") == "电话***或***，证件******"
+    assert scrub("电话13600001111或0632-1234567，证件37040219900101123X") == "电话〔电话〕或〔电话〕，证件〔身份证号〕"
     assert summary_of("甲" * 100).endswith("…") and len(summary_of("甲" * 100)) == 61
-    assert summary_of("已联系张三处理", "张三") == "已联系***处理"
+    assert summary_of("已联系赵六处理", "赵六") == "已联系〔个人信息〕处理"
 
 
 async def test_the_site_icon_is_served_not_a_404(client: AsyncClient) -> None:
