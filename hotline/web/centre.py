@@ -160,8 +160,10 @@ async def _decide(
     form: dict[str, str] | None = None,
 ) -> Response:
     """Every centre decision and form (guarded by :func:`run_form`): errors re-render the page with
-    the messages and the submitted ``form`` (422), success redirects back with a fixed result code."""
-    result = await run_form(request, session, rt, actor, csrf, roles, act)
+    the messages and the submitted ``form`` (422), success redirects back with a fixed result code.
+    A typed form (``form`` given: a ticket number typed in) also comes back for an unknown or
+    conflicting ticket (409), so that what was typed is not lost to an error page."""
+    result = await run_form(request, session, rt, actor, csrf, roles, act, conflicts_as_problems=form is not None)
     if isinstance(result, FormRefused):
         ctx = _invalid(result.error, number) | ({"form": form} if form is not None else {})
         return await page(request, session, rt, actor, result.status, **ctx)

@@ -294,6 +294,12 @@ async def test_a_supervision_order_issued_through_the_page_is_listed_per_unit(
     assert past.status_code == 422 and "答复期限不能早于今天" in past.text and "请加快办理" in past.text
     bad_date = await browser.post("/centre/supervision", data={**form, "reply_by": "明天"})
     assert bad_date.status_code == 422 and "日期格式不正确" in bad_date.text
+    # a mistyped number comes back with what was typed, not an error page
+    unknown = await browser.post(
+        "/centre/supervision",
+        data={**form, "number": "999", "reply_by": "2026-10-09", "content": "请于本周内办结并书面回复"},
+    )
+    assert unknown.status_code == 409 and "工单不存在" in unknown.text and "请于本周内办结并书面回复" in unknown.text
     r = await browser.post("/centre/supervision", data={**form, "reply_by": "2026-10-09"})
     assert r.status_code == 303
     listing = await browser.get("/centre/supervision?state=open")
