@@ -4,7 +4,8 @@ unit handlers are shown of a text that may hold it.
 Built on Microsoft Presidio (``presidio-analyzer`` finds, ``presidio-anonymizer`` replaces) with
 our own Chinese recognisers, and ``phonenumbers`` for telephone numbers. Presidio's spaCy models
 are not used (there is no maintained Chinese one to install offline): a no-op NLP engine runs the
-pattern recognisers alone, and personal names come from ``jieba``'s part-of-speech tags.
+pattern recognisers alone, and personal names come from ``jieba``'s segmentation with cues.
+Full-width characters (＠, Ｄ, １) and Chinese numerals (一三八, 壹叁捌, 幺) are read as ASCII.
 
 Found, in any notation a caller or a clerk writes them:
 
@@ -17,7 +18,12 @@ Found, in any notation a caller or a clerk writes them:
 * bank card numbers (16–19 digits passing the Luhn check);
 * licence plates (``鲁D12345``, ``鲁D·D12345`` new-energy plates);
 * house numbers below the street (``3号楼2单元502室``, ``5栋1002``, ``502室``);
-* personal names jieba recognises (``nr``), and any name given (the caller's own).
+* personal names where the text says it is one: after a cue (联系人、业主、我叫、社保科 …) or
+  before a form of address (先生、女士、同志 …); a bare name with no cue can pass, and the
+  reviewer removes it from the proposed public text (jieba's name tag alone also takes 严格、
+  杜绝、薛城区 for names);
+* WeChat and QQ accounts; and any value given (the caller's own name, phone, address; a phone
+  also without its separators or its area code).
 
 Each is replaced by a Chinese label in brackets (``〔电话〕``), never partially shown.
 """
@@ -46,6 +52,7 @@ LABELS = {
     "PLATE": "车牌号",
     "HOUSE": "门牌",
     "PERSON": "姓名",
+    "IM": "社交账号",
     "KNOWN": "个人信息",
 }
 """Entity -> the Chinese word shown in its place."""
@@ -57,7 +64,12 @@ UNIT_ENTITIES = ("PHONE", "EMAIL", "ID_CARD", "BANK_CARD")
 """What a handling unit is not shown of identifiers typed into a request's content (it needs the
 place and the people involved to do its work, not numbers that identify someone)."""
 
-_NUMERALS = str.maketrans("〇零一二三四五六七八九幺两０１２３４５６７８９", "00123456789120123456789")
+_NUMERALS = str.maketrans(
+    {
+        **{0xFF01 + i: chr(0x21 + i) for i in range(94)},  # full-width ASCII (＠, Ｄ, １ …)
+        **dict(zip(map(ord, "〇零一二三四五六七八九幺两壹贰叁肆伍陆柒捌玖"), "0012345678912123456789", strict=True)),
+    }
+)
 """Chinese and full-width digits to ASCII, one character for one, so offsets stay the same."""
 
 
@@ -107,16 +119,18 @@ class PhoneRecognizer(EntityRecognizer):
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
         plain = text.translate(_NUMERALS)
-        found = [
-            RecognizerResult("PHONE", m.start, m.end, 0.9)
-            for m in phonenumbers.PhoneNumberMatcher(plain, "CN", leniency=phonenumbers.Leniency.VALID)
-        ]
+        found = []
+        for m in phonenumbers.PhoneNumberMatcher(plain, "CN", leniency=phonenumbers.Leniency.VALID):
+            start = m.start
+            if plain[start] == "(" and ")" not in plain[start : m.end]:
+                start += 1  # a bracket around the number, not part of it
+            found.append(RecognizerResult("PHONE", start, m.end, 0.9))
         # dotted or spaced mobile numbers phonenumbers leaves alone (138.0000.2222)
         found += [RecognizerResult("PHONE", m.start(), m.end(), 0.85) for m in _MOBILE.finditer(plain)]
         return found
 
 
-_MOBILE = re.compile(r"(?<!\d)(?:\+?86[\s.\-]?)?1[3-9]\d(?:[\s.\-·]?\d){8}(?!\d)")
+_MOBILE = re.compile(r"(?<!\d)(?:\+?86[\s.\-_]?)?1[3-9]\d(?:[\s.\-·_]?\d){8}(?!\d)")
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
@@ -156,12 +170,14 @@ class IdCardRecognizer(_Numbered):
             supported_language=LANGUAGE,
             name="resident id",
             patterns=[
-                Pattern("id18", r"(?<![0-9A-Za-z])\d{17}[0-9Xx](?![0-9A-Za-z])", 0.5),
-                Pattern("id15", r"(?<![0-9A-Za-z])\d{15}(?![0-9A-Za-z])", 0.4),
+                # digits may be grouped by spaces or dashes (370402 19900101 1234)
+                Pattern("id18", r"(?<![0-9A-Za-z])\d(?:[\s\-]?\d){16}[\s\-]?[0-9Xx](?![0-9A-Za-z])", 0.5),
+                Pattern("id15", r"(?<![0-9A-Za-z])\d(?:[\s\-]?\d){14}(?![0-9A-Za-z])", 0.4),
             ],
         )
 
     def validate_result(self, pattern_text: str) -> bool | None:
+        pattern_text = re.sub(r"[\s\-]", "", pattern_text)
         if len(pattern_text) == 18:
             # a mistyped check digit still identifies someone: a plausible birth date is enough
             year, month, day = int(pattern_text[6:10]), int(pattern_text[10:12]), int(pattern_text[12:14])
@@ -178,7 +194,7 @@ class BankCardRecognizer(_Numbered):
             supported_entity="BANK_CARD",
             supported_language=LANGUAGE,
             name="bank card",
-            patterns=[Pattern("card", r"(?<!\d)\d{4}(?:[\s\-]?\d{4}){2}[\s\-]?\d{4,7}(?!\d)", 0.4)],
+            patterns=[Pattern("card", r"(?<![\d.])\d(?:[\s\-.]?\d){15,18}(?![\d])", 0.4)],
         )
 
     def validate_result(self, pattern_text: str) -> bool | None:
@@ -199,10 +215,15 @@ def _patterns(entity: str, name: str, regexes: Sequence[str], score: float = 0.6
 
 
 class PersonRecognizer(EntityRecognizer):
-    """Personal names by jieba's part-of-speech tags (``nr``: 人名), two to four characters."""
+    """Personal names where the text says it is one: a word beginning with a surname right after a
+    cue (联系人、经办人、业主、我叫 …) or right before a form of address (先生、女士、同志 …).
+
+    jieba's name tag alone (``nr``) is not enough: it tags 严格、杜绝、薛城区 too, and replacing
+    those makes a reply unreadable. A bare name with no cue can therefore pass; the reviewer sees
+    the proposed public text and removes it (答复审核)."""
 
     def __init__(self) -> None:
-        super().__init__(supported_entities=["PERSON"], supported_language=LANGUAGE, name="jieba nr")
+        super().__init__(supported_entities=["PERSON"], supported_language=LANGUAGE, name="named person")
 
     def load(self) -> None:
         return None
@@ -210,19 +231,98 @@ class PersonRecognizer(EntityRecognizer):
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
-        import jieba.posseg
+        import jieba
 
-        out: list[RecognizerResult] = []
+        tokens: list[tuple[str, int]] = []
         at = 0
-        for pair in jieba.posseg.cut(text, HMM=True):
-            word, flag = pair.word, pair.flag
+        for word in jieba.cut(text, HMM=True):
             start = text.find(word, at)
             if start < 0:
                 continue
+            tokens.append((word, start))
             at = start + len(word)
-            if flag == "nr" and 2 <= len(word) <= 4 and word not in _NOT_NAMES and _has_surname(word):
-                out.append(RecognizerResult("PERSON", start, at, 0.5))
+        out: list[RecognizerResult] = [
+            RecognizerResult("PERSON", m.start(1), m.end(1), 0.6) for m in _CUED_NAME.finditer(text)
+        ]
+        for i, (word, start) in enumerate(tokens):
+            # a form of address glued to the name by the segmenter: 赵先生, 张伟同志
+            for title in _TITLES:
+                if word.endswith(title) and 1 <= len(word) - len(title) <= 3 and _has_surname(word):
+                    out.append(RecognizerResult("PERSON", start, start + len(word) - len(title), 0.6))
+            if word in _TITLES and i > 0:
+                prev, prev_at = tokens[i - 1]
+                if 1 <= len(prev) <= 3 and _has_surname(prev) and _is_han(prev):
+                    out.append(RecognizerResult("PERSON", prev_at, prev_at + len(prev), 0.6))
+            if word in _CUES:
+                j = i + 1
+                while j < len(tokens) and tokens[j][0] in {"：", ":", " ", "是", "为"}:
+                    j += 1
+                if j < len(tokens):
+                    name, name_at = tokens[j]
+                    if 2 <= len(name) <= 4 and _has_surname(name) and _is_han(name) and name not in _NOT_NAMES:
+                        out.append(RecognizerResult("PERSON", name_at, name_at + len(name), 0.6))
         return out
+
+
+_CUES = frozenset(
+    {
+        "联系人",
+        "经办人",
+        "负责人",
+        "业主",
+        "我叫",
+        "叫",
+        "姓名",
+        "户主",
+        "收件人",
+        "当事人",
+        "房东",
+        "租户",
+        "承租人",
+        "申请人",
+        "被投诉人",
+        "举报人",
+        "家属",
+        "儿子",
+        "女儿",
+        "丈夫",
+        "妻子",
+        "邻居",
+    }
+)
+_UNIT_CUES = frozenset({"科", "股", "所", "站", "办", "队", "中心", "社区", "村委", "居委会", "网格员", "工作人员"})
+"""An office right before a name (社保科李建国已联系…): the name of who acted, not of the office."""
+_TITLES = (
+    "先生",
+    "女士",
+    "同志",
+    "师傅",
+    "老师",
+    "经理",
+    "主任",
+    "书记",
+    "科长",
+    "局长",
+    "大爷",
+    "大妈",
+    "阿姨",
+    "小姐",
+)
+
+
+_CUED_NAME = re.compile(
+    "(?:" + "|".join(sorted(_CUES | _UNIT_CUES, key=len, reverse=True)) + ")[:：\\s]*"
+    "((?:" + "|".join(sorted({"欧阳", "司马", "诸葛", "上官", "皇甫", "司徒", "令狐", "慕容", "东方", "夏侯"})) + ")"
+    "[\u4e00-\u9fff]{1,2}?|["
+    + "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+    + "][\u4e00-\u9fff]{1,2}?)"
+    "(?=已|在|的|于|说|称|表示|反映|要求|同意|签字|先生|女士|[，。、,；;\\s（(：:]|$)"
+)
+"""A name right after a cue, when the segmenter glued it to what follows (业主张伟已签字)."""
+
+
+def _is_han(word: str) -> bool:
+    return all("\u4e00" <= ch <= "\u9fff" for ch in word)
 
 
 _NOT_NAMES = frozenset({"市民", "诉求人", "来电人", "工作人员", "经办人", "领导", "师傅", "同志"})
@@ -256,7 +356,12 @@ def _engines() -> tuple[AnalyzerEngine, AnonymizerEngine]:
     registry.add_recognizer(BankCardRecognizer())
     registry.add_recognizer(_patterns("EMAIL", "email", [r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"], 0.9))
     registry.add_recognizer(
-        _patterns("PLATE", "plate", [rf"[{_PROVINCES}][A-Z][·•\.\s]?[A-Z0-9]{{5,6}}(?![A-Z0-9])"], 0.8)
+        _patterns(
+            "PLATE",
+            "plate",
+            [rf"[{_PROVINCES}]\s?[A-Z][·•\.\s\-]?[A-Z0-9]{{4,5}}[A-Z0-9挂学警港澳领使](?![A-Z0-9])"],
+            0.8,
+        )
     )
     registry.add_recognizer(
         _patterns(
@@ -264,14 +369,28 @@ def _engines() -> tuple[AnalyzerEngine, AnonymizerEngine]:
             "house",
             [
                 # a building with a unit, floor or room (号楼/栋 alone is how many buildings there are)
-                r"\d+\s*(?:号楼|栋|幢|座)\s*(?:\d+\s*单元)?\s*(?:\d+\s*(?:层|楼))?\s*\d+\s*(?:单元|室|号|户)",
-                r"\d+\s*单元\s*\d+\s*(?:室|号|户)?",
+                r"\d+\s*(?:号楼|栋|幢|座)\s*(?:\d+\s*单元)?\s*(?:\d+\s*(?:层|楼))?\s*\d{3,4}\s*(?:室|号|户)?(?![\d年])",
+                r"\d+\s*(?:号楼|栋|幢|座)\s*\d+\s*单元(?:\s*\d+\s*(?:室|号|户))?",
+                r"(?<![\d年])\d+\s*单元\s*\d{3,4}\s*(?:室|号|户)?(?![\d年])",
                 r"(?<!\d)\d{3,4}\s*室",
+                r"(?<![\d\-])\d{1,3}-\d{1,2}-\d{3,4}(?![\d\-])",  # 3-2-502: building-unit-room
             ],
             0.7,
         )
     )
     registry.add_recognizer(PersonRecognizer())
+    registry.add_recognizer(
+        _patterns(
+            "IM",
+            "im",
+            [
+                r"wxid_[A-Za-z0-9_\-]{4,30}",
+                r"(?<=微信)号?[:：\s]*[A-Za-z][A-Za-z0-9_\-]{5,19}",
+                r"(?i)(?<=QQ)号?[:：\s]*\d{5,11}",
+            ],
+            0.8,
+        )
+    )
     analyzer = AnalyzerEngine(registry=registry, nlp_engine=_NoNlp(), supported_languages=[LANGUAGE])
     return analyzer, AnonymizerEngine()  # type: ignore[no-untyped-call]
 
@@ -291,7 +410,17 @@ def redact(text: str, *known: str | None, entities: Sequence[str] = PUBLIC_ENTIT
         return text
     _, anonymizer = _engines()
     results = find(text, entities)
+    variants: list[str] = []
     for value in known:
+        if value:
+            variants.append(value)
+            digits = re.sub(r"\D", "", value)
+            if len(digits) >= 7 and digits != value:
+                variants.append(digits)  # 0632-3312345 written as 06323312345
+            local = value.rsplit("-", 1)[-1]
+            if local != value and len(local) >= 7 and local.isdigit():
+                variants.append(local)  # …and as 3312345, without its area code
+    for value in variants:
         if value and len(value.strip()) >= 2:
             for m in re.finditer(re.escape(value.strip()), text):
                 results.append(RecognizerResult("KNOWN", m.start(), m.end(), 1.0))

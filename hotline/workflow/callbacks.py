@@ -75,7 +75,7 @@ Resolution = Literal["resolved", "partly_resolved", "unresolved"]
 class ReplyDecisionIn(Input):
     approve: bool
     note: str = Field(default="", max_length=2000)
-    public_text: str | None = Field(default=None, max_length=2000)
+    public_text: str | None = Field(default=None, max_length=10_000)
     """On approval: the text 办理情况公开 publishes, as the reviewer corrected it from the redacted
     proposal (``GET`` of the review list); redacted again before it is stored. Unset: the reply
     redacted as proposed."""

@@ -33,7 +33,8 @@ async def reveal_contact(session: AsyncSession, actor: Actor, number: str, reaso
     """
     require_role(actor, Role.UNIT_HANDLER)
     why = reason.strip()
-    if not 2 <= len(why) <= 200:
+    words = sum(1 for ch in why if ch.isalpha())  # Chinese characters count as letters
+    if not 2 <= len(why) <= 200 or words < 2:
         raise InvalidInput.one(
             "reason", "contact.reason_required", "请写明查看联系方式的原因（2–200字，如：回电核实现场情况）"
         )

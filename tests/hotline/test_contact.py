@@ -101,3 +101,22 @@ async def test_the_unit_page_opens_the_phone_in_place(client: AsyncClient, peopl
     assert shown.headers["cache-control"] == "no-store"
     again = await client.get(f"/unit/tickets/{number}")
     assert PHONE not in again.text  # shown once, where it was asked for
+
+
+async def test_a_unit_cannot_search_back_what_it_is_shown_masked(client: AsyncClient, people) -> None:
+    await new_ticket(client, people["agent"], content="养老金未发放，身份证370402199001011234，邮箱zhangjh@example.com")
+    for q in ("身份证3", "3704", "zhangjh", "三七零"):
+        r = await client.get("/api/v1/tickets", params={"q": q}, headers=people["hrss"].headers)
+        assert r.status_code == 422 and r.json()["error"]["fields"][0]["code"] == "search.identifier_for_unit", q
+    words = await client.get("/api/v1/tickets", params={"q": "养老金"}, headers=people["hrss"].headers)
+    assert words.status_code == 200 and words.json()["total"] >= 1
+    assert "370402199001011234" not in words.text and "zhangjh" not in words.text
+    # the centre searches identifiers as ever
+    found = await client.get("/api/v1/tickets", params={"q": "3704"}, headers=people["agent"].headers)
+    assert found.status_code == 200 and found.json()["total"] >= 1
+
+
+async def test_a_reason_must_say_something(client: AsyncClient, people) -> None:
+    number = await new_ticket(client, people["agent"])
+    r = await reveal(client, people["hrss"], number, reason="..")
+    assert r.status_code == 422
