@@ -219,10 +219,15 @@ def _is_data_error(exc: DBAPIError) -> bool:
     return isinstance(cause, asyncpg.exceptions.DataError) or str(getattr(cause, "sqlstate", "")).startswith("22")
 
 
-async def _refused_page(scope: Scope, exc: Refused) -> Response:
-    """The Chinese error page for a request refused at the edge (:mod:`hotline.edge`)."""
-    rules = "；".join(p.rule for p in exc.problems) or exc.message
-    return _page_error(Request(scope), exc.status, exc.code, f"提交的内容有误：{rules}")
+async def _refused(scope: Scope, exc: Refused) -> Response:
+    """A request refused at the edge (:mod:`hotline.edge`): the Chinese error page for a page, our
+    error body for the API, as every other error."""
+    request = Request(scope)
+    if _is_page(request):
+        rules = "；".join(p.rule for p in exc.problems) or exc.message
+        return _page_error(request, exc.status, exc.code, f"提交的内容有误：{rules}")
+    problems = [{"field": p.field, "code": p.code, "message": p.message} for p in exc.problems]
+    return _error(exc.status, exc.code, exc.message, problems or None)
 
 
 def create_app(
@@ -270,7 +275,7 @@ def create_app(
     if sessions is not None:
         app.state.sessions = sessions
     install_error_handlers(app)
-    app.add_middleware(InputGuard, max_body_bytes=settings.max_body_bytes, render_page=_refused_page)
+    app.add_middleware(InputGuard, max_body_bytes=settings.max_body_bytes, answer=_refused)
     app.add_middleware(SecurityHeaders)
     for module in (auth, tickets, workflow, merge, supervision, callbacks, calendar, units, kpi, dispatch):
         app.include_router(module.router, responses=ERROR_RESPONSES)

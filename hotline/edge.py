@@ -203,12 +203,11 @@ def clean_pairs(raw: bytes, *, what: str) -> bytes:
 class InputGuard:
     """ASGI middleware: the checks of this module on every HTTP request (see the module docstring)."""
 
-    def __init__(
-        self, app: ASGIApp, max_body_bytes: int, render_page: Callable[[Scope, Refused], Awaitable[Any]]
-    ) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, answer: Callable[[Scope, Refused], Awaitable[Any]]) -> None:
+        """``answer`` turns a refusal into the response (the app's error body or error page)."""
         self.app = app
         self.max_body = max_body_bytes
-        self.render_page = render_page
+        self.answer = answer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -280,16 +279,7 @@ class InputGuard:
         return Refused(413, "request.too_large", f"提交的内容过大（上限 {limit}），请精简后再提交")
 
     async def _answer(self, scope: Scope, exc: Refused, send: Send) -> None:
-        if not scope.get("path", "").startswith("/api/") and scope.get("path") != "/healthz":
-            response = await self.render_page(scope, exc)
-        else:
-            from fastapi.responses import JSONResponse
-
-            body: dict[str, Any] = {"error": {"code": exc.code, "message": exc.message}}
-            if exc.problems:
-                fields = [{"field": p.field, "code": p.code, "message": p.message} for p in exc.problems]
-                body["error"]["fields"] = fields
-            response = JSONResponse(body, status_code=exc.status)
+        response = await self.answer(scope, exc)
         await response(scope, _empty_receive, send)
 
 

@@ -45,8 +45,6 @@ PAGE_SIZE = 50
 NUMBER = re.compile(r"^\d{8,20}$")
 LAST_FOUR = re.compile(r"^\d{4}$")
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[0-9Xx](?![0-9A-Za-z])")
-LONG_DIGITS = re.compile(r"\d[\d\- ]{5,}\d")
 """Mobile (11 digits), landline (0632-xxxxxxx) and any other run of 7+ digits: never published."""
 
 

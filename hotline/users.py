@@ -101,6 +101,10 @@ def _account_key(secret: str, username: str) -> str:
     return attempts.hashed(secret, f"login-account:{username.casefold()}")
 
 
+def _client_key(secret: str, address: str) -> str:
+    return attempts.hashed(secret, f"login-client:{address}")
+
+
 async def authenticate(
     session: AsyncSession, username: str, password: str, *, client: str = "", secret: str = "", now: datetime
 ) -> User:
@@ -113,7 +117,7 @@ async def authenticate(
     name takes as long as a known one. A success forgets the account's failures. ``now`` is UTC.
     """
     account = _account_key(secret, username)
-    origin = attempts.hashed(secret, f"login-client:{client}")
+    origin = _client_key(secret, client)
     wait = await attempts.blocked(session, account, now, ACCOUNT_LIMIT)
     if wait is not None:
         log.warning("login refused (account locked): user=%r client=%s", username, client)
@@ -150,7 +154,7 @@ async def unlock(session: AsyncSession, secret: str, username: str) -> int:
 
 async def unlock_address(session: AsyncSession, secret: str, address: str) -> int:
     """An administrator lifts the throttle of one client address (many failed logins from it)."""
-    forgotten = await attempts.forget(session, attempts.hashed(secret, f"login-client:{address}"))
+    forgotten = await attempts.forget(session, _client_key(secret, address))
     if forgotten:
         log.warning("login throttle of a client address lifted by an administrator: client=%s", address)
     return forgotten

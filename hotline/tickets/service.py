@@ -242,17 +242,22 @@ def _masked_caller(
     )
 
 
+def unmasked_caller(caller: Caller) -> CallerOut:
+    """The caller as stored (callers of this disclose it: audit the read)."""
+    return CallerOut(
+        type=caller.type,
+        name=caller.name,
+        phone=caller.phone,
+        enterprise_name=caller.enterprise_name,
+        credit_code=caller.credit_code,
+        confidential=caller.confidential,
+        masked=False,
+    )
+
+
 def _caller_out(caller: Caller, unmask: bool, actor: Actor) -> CallerOut:
     if unmask:
-        return CallerOut(
-            type=caller.type,
-            name=caller.name,
-            phone=caller.phone,
-            enterprise_name=caller.enterprise_name,
-            credit_code=caller.credit_code,
-            confidential=caller.confidential,
-            masked=False,
-        )
+        return unmasked_caller(caller)
     return _masked_caller(
         caller.type,
         caller.name,

@@ -14,6 +14,7 @@ from hotline.errors import Conflict, Forbidden, InvalidInput
 from hotline.models import PersonalDataAccess
 from hotline.tickets import repository as tickets_repo
 from hotline.tickets.schemas import CallerOut
+from hotline.tickets.service import unmasked_caller
 from hotline.users import Actor, Role
 from hotline.workflow.common import load, require_role
 
@@ -54,12 +55,4 @@ async def reveal_contact(session: AsyncSession, actor: Actor, number: str, reaso
         )
     )
     await session.flush()
-    return CallerOut(
-        type=caller.type,
-        name=caller.name,
-        phone=caller.phone,
-        enterprise_name=caller.enterprise_name,
-        credit_code=None,
-        confidential=False,
-        masked=False,
-    )
+    return unmasked_caller(caller)

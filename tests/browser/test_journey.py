@@ -10,11 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +20,7 @@ from sqlalchemy import text
 from hotline.db import make_engine, make_sessionmaker
 from hotline.users import create_user
 from tests.rollup import FORGET_KPI_ROLLUP
+from tests.server import running_server
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -35,12 +31,6 @@ PASSWORD = "password-123"
 pytestmark = pytest.mark.skipif(
     not BROWSER, reason="chromium is not installed (.ci/run installs Debian's chromium for this test)"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def make_users(db_url: str, tag: str) -> dict[str, str]:
@@ -73,33 +63,8 @@ async def forget(db_url: str) -> None:
 
 @pytest.fixture
 def server(db_url: str) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "HOTLINE_DATABASE_URL": db_url,
-        "HOTLINE_SECRET_KEY": SECRET,
-        "HOTLINE_EMBEDDED_SCHEDULER": "false",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hotline", "serve", "--port", str(port), "--quiet"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.25)
-    else:
-        proc.kill()
-        pytest.fail("server did not start")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=20)
+    with running_server(db_url, SECRET) as base:
+        yield base
     asyncio.run(forget(db_url))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 from httpx import ASGITransport, AsyncClient
@@ -27,3 +28,13 @@ async def page_for(app, login) -> AsyncIterator[PageFor]:
     yield make
     for browser in opened:
         await browser.aclose()
+
+
+@pytest.fixture
+async def people(login) -> dict[str, Any]:
+    """An agent and two unit handlers (人社局, 公积金中心); a module may define its own ``people``."""
+    return {
+        "agent": await login("agent"),
+        "hrss": await login("unit_handler", unit="city.human_resources"),
+        "fund": await login("unit_handler", unit="city.housing_fund"),
+    }

@@ -6,25 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from httpx import AsyncClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.models import PersonalDataAccess, TicketUnit
 from tests.hotline.test_pages_auth import sign_in
-from tests.hotline.test_pages_unit import FUND, GOOD_REPLY, HRSS, new_ticket
+from tests.hotline.test_pages_unit import FUND, GOOD_REPLY, new_ticket
 
 PHONE = "13600001111"
-
-
-@pytest.fixture
-async def people(login) -> dict[str, Any]:
-    return {
-        "agent": await login("agent"),
-        "hrss": await login("unit_handler", unit=HRSS),
-        "fund": await login("unit_handler", unit=FUND),
-    }
 
 
 async def reveal(client: AsyncClient, who: Any, number: str, reason: str = "回电核实养老金发放情况") -> Any:

@@ -5,11 +5,6 @@ on one ticket number are limited whatever address they come from."""
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,47 +19,16 @@ from hotline.db import make_engine
 from hotline.public import count_lookup
 from tests.hotline.test_pages_auth import csrf_of
 from tests.hotline.test_pages_public import PHONE, lookup, new_ticket, people  # noqa: F401
+from tests.server import running_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(db_url: str) -> Iterator[str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "HOTLINE_DATABASE_URL": db_url,
-        "HOTLINE_SECRET_KEY": "lookup-limits-" + uuid.uuid4().hex,
-        "HOTLINE_EMBEDDED_SCHEDULER": "false",
-    }
-    env.pop("HOTLINE_TRUSTED_PROXIES", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hotline", "serve", "--port", str(port), "--quiet"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
     started = datetime.now(UTC)
-    for _ in range(120):
-        try:
-            httpx.get(base + "/healthz", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.25)
-    else:
-        proc.kill()
-        pytest.fail("server did not start")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=20)
+    with running_server(db_url, "lookup-limits-" + uuid.uuid4().hex) as base:
+        yield base
     asyncio.run(_forget(db_url, started))
 
 

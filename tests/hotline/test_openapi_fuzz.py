@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.conftest import _admin, _server_url, _with_database
-from tests.hotline.test_lookup_limits import _free_port
+from tests.server import running_server
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = int(os.environ.get("HOTLINE_FUZZ_EXAMPLES", "25"))
@@ -75,42 +72,16 @@ def fuzz_server() -> Iterator[dict[str, Any]]:
     name = f"hotline_fuzz_{uuid.uuid4().hex[:8]}"
     asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
     url = _with_database(server, name)
-    proc = None
     try:
         _prepare(url)
-        port = _free_port()
-        env = {
-            **os.environ,
-            "HOTLINE_DATABASE_URL": url,
-            "HOTLINE_SECRET_KEY": SECRET,
-            "HOTLINE_EMBEDDED_SCHEDULER": "false",
-        }
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hotline", "serve", "--port", str(port), "--quiet"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(160):
-            try:
-                httpx.get(base + "/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.25)
-        else:
-            pytest.fail("server did not start")
-        tokens = {}
-        for role in ROLES:
-            r = httpx.post(base + "/api/v1/auth/token", data={"username": f"fuzz-{role}", "password": PASSWORD})
-            assert r.status_code == 200, r.text
-            tokens[role] = {"Authorization": f"Bearer {r.json()['access_token']}"}
-        yield {"base": base, "headers": tokens, "proc": proc}
+        with running_server(url, SECRET) as base:
+            tokens = {}
+            for role in ROLES:
+                r = httpx.post(base + "/api/v1/auth/token", data={"username": f"fuzz-{role}", "password": PASSWORD})
+                assert r.status_code == 200, r.text
+                tokens[role] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            yield {"base": base, "headers": tokens}
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=20)
         asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from httpx import AsyncClient
 
 from tests.hotline.test_pages_auth import sign_in
@@ -16,15 +15,6 @@ FUND = "city.housing_fund"
 SHANTING = "district.shanting"
 DIANZI = "town.shanting.dianzi"
 GOOD_REPLY = "经核实，已联系诉求人并补发拖欠的养老金，本月底前到账，已告知查询方式。"
-
-
-@pytest.fixture
-async def people(login) -> dict[str, Any]:
-    return {
-        "agent": await login("agent"),
-        "hrss": await login("unit_handler", unit=HRSS),
-        "fund": await login("unit_handler", unit=FUND),
-    }
 
 
 async def new_ticket(client: AsyncClient, agent: Any, **kw: Any) -> str:
