@@ -11,6 +11,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -117,11 +118,12 @@ async def current_model(
     return dispatch_training.model
 
 
-@pytest.fixture(scope="session")
-def db_url(rulebook: Rulebook) -> Iterator[str]:
-    """A fresh, migrated database with the rulebook's units and the statutory calendar."""
+@contextmanager
+def migrated_database(rulebook: Rulebook, prefix: str) -> Iterator[str]:
+    """A fresh database on the test server, migrated, with the rulebook's units and the statutory
+    calendar; dropped afterwards. Yields its URL."""
     server = _server_url()
-    name = f"hotline_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
     url = _with_database(server, name)
     try:
@@ -137,6 +139,13 @@ def db_url(rulebook: Rulebook) -> Iterator[str]:
         yield url
     finally:
         asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def db_url(rulebook: Rulebook) -> Iterator[str]:
+    """A fresh, migrated database with the rulebook's units and the statutory calendar."""
+    with migrated_database(rulebook, "hotline_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

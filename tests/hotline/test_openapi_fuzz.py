@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,12 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.conftest import _admin, _server_url, _with_database
+from hotline.db import make_engine
+from hotline.users import create_user
+from routing_rules.loader import Rulebook
+from tests.conftest import migrated_database
 from tests.server import running_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,37 +46,20 @@ ROLES = {
 }
 
 
-def _prepare(url: str) -> None:
-    from hotline.db import make_engine
-    from hotline.migrate import load_reference_data, upgrade
-    from hotline.users import create_user
-    from routing_rules.loader import load_rulebook
-
-    upgrade(url)
-
-    async def seed() -> None:
-        from sqlalchemy.ext.asyncio import AsyncSession
-
-        engine = make_engine(url)
-        async with engine.begin() as conn:
-            session = AsyncSession(bind=conn)
-            await load_reference_data(session, load_rulebook())
-            for name, (role, unit) in ROLES.items():
-                await create_user(session, f"fuzz-{name}", role, PASSWORD, unit)
-            await session.flush()
-        await engine.dispose()
-
-    asyncio.run(seed())
+async def _users(url: str) -> None:
+    engine = make_engine(url)
+    async with engine.begin() as conn:
+        session = AsyncSession(bind=conn)
+        for name, (role, unit) in ROLES.items():
+            await create_user(session, f"fuzz-{name}", role, PASSWORD, unit)
+        await session.flush()
+    await engine.dispose()
 
 
 @pytest.fixture(scope="module")
-def fuzz_server() -> Iterator[dict[str, Any]]:
-    server = _server_url()
-    name = f"hotline_fuzz_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
-    url = _with_database(server, name)
-    try:
-        _prepare(url)
+def fuzz_server(rulebook: Rulebook) -> Iterator[dict[str, Any]]:
+    with migrated_database(rulebook, "hotline_fuzz") as url:
+        asyncio.run(_users(url))
         with running_server(url, SECRET) as base:
             tokens = {}
             for role in ROLES:
@@ -81,8 +67,6 @@ def fuzz_server() -> Iterator[dict[str, Any]]:
                 assert r.status_code == 200, r.text
                 tokens[role] = {"Authorization": f"Bearer {r.json()['access_token']}"}
             yield {"base": base, "headers": tokens}
-    finally:
-        asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
