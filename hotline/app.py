@@ -23,6 +23,7 @@ from dispatcher.calendar import CalendarError
 from dispatcher.lifecycle import IllegalTransition
 from hotline import web
 from hotline.api import auth, calendar, callbacks, dispatch, kpi, merge, supervision, tickets, units, workflow
+from hotline.api.deps import document_roles
 from hotline.api.errors import ERROR_RESPONSES
 from hotline.clock import Clock, utc_now
 from hotline.db import database_url, make_engine, make_sessionmaker
@@ -278,6 +279,7 @@ def create_app(
     app.add_middleware(InputGuard, max_body_bytes=settings.max_body_bytes, answer=_refused)
     app.add_middleware(SecurityHeaders)
     for module in (auth, tickets, workflow, merge, supervision, callbacks, calendar, units, kpi, dispatch):
+        document_roles(module.router)
         app.include_router(module.router, responses=ERROR_RESPONSES)
     for page_router in web.routers():
         app.include_router(page_router)

@@ -313,6 +313,13 @@ def cmd_rulebook_check(settings: Settings, args: argparse.Namespace) -> None:
     )
 
 
+def cmd_access_table(settings: Settings, args: argparse.Namespace) -> None:
+    from hotline.api.access import access_table
+    from hotline.app import create_app
+
+    print(access_table(create_app(settings).openapi()), end="")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m hotline", description="枣庄市12345热线工单派单服务")
     sub = p.add_subparsers(dest="command", required=True)
@@ -381,6 +388,9 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--force", action="store_true")
     pr.set_defaults(func=cmd_dispatch_promote)
 
+    sub.add_parser("access-table", help="按 OpenAPI 文档生成接口权限表（docs/access.md）").set_defaults(
+        func=cmd_access_table
+    )
     rb = sub.add_parser("rulebook", help="规则库").add_subparsers(dest="rulebook_command", required=True)
     rb.add_parser("check", help="校验规则库").set_defaults(func=cmd_rulebook_check)
     return p

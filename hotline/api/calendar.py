@@ -7,7 +7,7 @@ from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel
 
 from dispatcher.calendar import CalendarError
-from hotline.api.deps import ActorDep, RuntimeDep, SessionDep, SupervisorDep
+from hotline.api.deps import AnyoneDep, RuntimeDep, SessionDep, SupervisorDep
 from hotline.calendar import repository as repo
 from hotline.calendar.service import import_schedule
 from hotline.errors import InvalidInput
@@ -48,7 +48,7 @@ class ImportOut(BaseModel):
 async def deadline(
     session: SessionDep,
     rt: RuntimeDep,
-    actor: ActorDep,
+    actor: AnyoneDep,
     start: Annotated[datetime, Query(description="起算时间（ISO 8601，须带时区）")],
     working_days: Annotated[int, Query(ge=1, le=366)],
 ) -> DeadlineOut:
@@ -63,7 +63,7 @@ async def deadline(
 
 
 @router.get("/{year}", response_model=YearOut, summary="某年法定节假日与调休上班日")
-async def year(year: Annotated[int, Path(ge=1, le=9998)], session: SessionDep, actor: ActorDep) -> YearOut:
+async def year(year: Annotated[int, Path(ge=1, le=9998)], session: SessionDep, actor: AnyoneDep) -> YearOut:
     info, days = await repo.year_days(session, year)
     out = [DayOut(date=d.day, kind=d.kind, name=d.name) for d in days]
     return YearOut(

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Depends
+from fastapi import APIRouter, Depends
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer
 
 from hotline.errors import Forbidden, Unauthorized
 from hotline.requestctx import RuntimeDep as RuntimeDep
 from hotline.requestctx import SessionDep as SessionDep
 from hotline.security import read_token
-from hotline.users import Actor, Role, actor_of, user_of_token
+from hotline.users import ROLE_LABELS, Actor, Role, actor_of, user_of_token
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -39,16 +40,66 @@ async def get_actor(session: SessionDep, runtime: RuntimeDep, token: Annotated[s
 ActorDep = Annotated[Actor, Depends(get_actor)]
 
 
-def require(*roles: Role) -> Callable[[Actor], Coroutine[Any, Any, Actor]]:
-    allowed = frozenset(roles)
+class RoleCheck:
+    """A route's role rule as a dependency: 403 ``auth.role_forbidden`` for any other role.
 
-    async def check(actor: ActorDep) -> Actor:
-        if actor.role not in allowed:
+    The rule is also data: :func:`document_roles` writes ``roles`` into the operation's OpenAPI
+    entry (``x-roles``), from which the access table (``docs/access.md``) and the generated
+    access test are made. Finer rules (the lead unit only, the unit's own tickets) stay with the
+    action in ``hotline.workflow``."""
+
+    def __init__(self, *roles: Role) -> None:
+        self.roles: tuple[Role, ...] = tuple(r for r in Role if r in roles)
+
+    async def __call__(self, actor: ActorDep) -> Actor:
+        if actor.role not in self.roles:
             raise Forbidden("当前角色无权执行此操作", code="auth.role_forbidden")
         return actor
 
-    return check
+
+def require(*roles: Role) -> RoleCheck:
+    return RoleCheck(*roles)
 
 
-AgentDep = Annotated[Actor, Depends(require(Role.AGENT, Role.SUPERVISOR, Role.ADMIN))]
-SupervisorDep = Annotated[Actor, Depends(require(Role.SUPERVISOR, Role.ADMIN))]
+CENTRE_ROLES = (Role.SUPERVISOR, Role.ADMIN)
+
+AnyoneDep = Annotated[Actor, Depends(require(*Role))]
+"""Every signed-in role (what each sees is scoped by unit further down)."""
+AgentDep = Annotated[Actor, Depends(require(Role.AGENT, *CENTRE_ROLES))]
+"""话务座席 and the centre: intake, repeat calls, callbacks."""
+SupervisorDep = Annotated[Actor, Depends(require(*CENTRE_ROLES))]
+"""The centre (supervisor, admin): dispatch, reviews, supervision, models."""
+UnitDep = Annotated[Actor, Depends(require(Role.UNIT_HANDLER))]
+"""承办单位经办人: actions of a unit on its own ticket."""
+UnitOrCentreDep = Annotated[Actor, Depends(require(Role.UNIT_HANDLER, *CENTRE_ROLES))]
+"""A unit for its own work, the centre for any unit's."""
+ArbitratorDep = Annotated[Actor, Depends(require(Role.ARBITRATOR, Role.ADMIN))]
+"""机构编制部门: the final say on a disputed return (实施方案第10条)."""
+AdminDep = Annotated[Actor, Depends(require(Role.ADMIN))]
+
+
+def roles_of(dependant: Dependant) -> tuple[Role, ...] | None:
+    """The roles a route's dependency tree admits (the first :class:`RoleCheck` found), or
+    ``None`` for a public route."""
+    if isinstance(dependant.call, RoleCheck):
+        return dependant.call.roles
+    for sub in dependant.dependencies:
+        found = roles_of(sub)
+        if found is not None:
+            return found
+    return None
+
+
+def document_roles(router: APIRouter) -> None:
+    """Write each operation's roles into its OpenAPI entry (``x-roles``, and a Chinese line at
+    the end of its description). Idempotent; call before the app's document is first built."""
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        roles = roles_of(route.dependant)
+        if roles is None:
+            continue
+        route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": [r.value for r in roles]}
+        line = "可调用角色：" + "、".join(ROLE_LABELS[r] for r in roles)
+        if line not in route.description:
+            route.description = f"{route.description}\n\n{line}".strip()

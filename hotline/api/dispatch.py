@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from hotline.api.deps import ActorDep, RuntimeDep, SessionDep, SupervisorDep
+from hotline.api.deps import AnyoneDep, RuntimeDep, SessionDep, SupervisorDep
 from hotline.dispatch import service
 from hotline.dispatch.schemas import ManualDispatchIn, PromoteIn
 
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/v1", tags=["派单目录与智能派单 dispatch
 @router.get("/catalogue", summary="派单目录（一级/二级/三级），可按词检索")
 async def get_catalogue(
     rt: RuntimeDep,
-    actor: ActorDep,
+    actor: AnyoneDep,
     q: Annotated[str | None, Query(max_length=100, description="检索词，空格分隔，须全部出现")] = None,
 ) -> dict[str, Any]:
     return service.catalogue_tree(rt.rulebook, q)
@@ -46,6 +46,6 @@ async def rollback(session: SessionDep, rt: RuntimeDep, actor: SupervisorDep) ->
 
 @router.post("/tickets/{number}/dispatch", summary="热线中心人工派单（选择派单目录事项）")
 async def manual_dispatch(
-    number: str, body: ManualDispatchIn, session: SessionDep, rt: RuntimeDep, actor: ActorDep
+    number: str, body: ManualDispatchIn, session: SessionDep, rt: RuntimeDep, actor: SupervisorDep
 ) -> dict[str, Any]:
     return await service.manual_dispatch(session, rt, actor, number, body.category, body.unit, body.note)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from hotline import kpi
-from hotline.api.deps import ActorDep, RuntimeDep, SessionDep
+from hotline.api.deps import RuntimeDep, SessionDep, UnitOrCentreDep
 
 router = APIRouter(prefix="/api/v1", tags=["统计指标 KPI"])
 
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/v1", tags=["统计指标 KPI"])
 async def get_kpi(
     session: SessionDep,
     rt: RuntimeDep,
-    actor: ActorDep,
+    actor: UnitOrCentreDep,
     start: Annotated[date | None, Query(alias="from", description="开始日期（本地日期，含）")] = None,
     end: Annotated[date | None, Query(alias="to", description="结束日期（本地日期，含）")] = None,
     group_by: kpi.GroupBy = "unit",

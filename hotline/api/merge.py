@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hotline.api.deps import ActorDep, AgentDep, RuntimeDep, SessionDep, SupervisorDep
+from hotline.api.deps import AgentDep, AnyoneDep, RuntimeDep, SessionDep, SupervisorDep
 from hotline.tickets.schemas import TicketIn
 from hotline.workflow import merge as service
 from hotline.workflow.merge import MergedOut, MergeIn, MergeOut, RepeatOut
@@ -18,7 +18,7 @@ async def merge(number: str, body: MergeIn, session: SessionDep, rt: RuntimeDep,
 
 
 @router.get("/tickets/{number}/merged", response_model=MergedOut, summary="并单关系：主单的并入工单，或并入工单的主单")
-async def merged(number: str, session: SessionDep, actor: ActorDep) -> MergedOut:
+async def merged(number: str, session: SessionDep, actor: AnyoneDep) -> MergedOut:
     return await service.merged_view(session, actor, number)
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from hotline.api.deps import ActorDep, RuntimeDep, SessionDep, SupervisorDep
+from hotline.api.deps import AnyoneDep, RuntimeDep, SessionDep, SupervisorDep, UnitDep
 from hotline.workflow import supervision as service
 from hotline.workflow.supervision import OrderState, ResponseIn, SupervisionIn, SupervisionOut, SupervisionPage
 from hotline.workflow.supervision_repository import OrderFilter
@@ -23,7 +23,7 @@ async def issue(
 
 @router.post("/supervision/{order_id}/response", response_model=SupervisionOut, summary="承办单位回复督办单")
 async def respond(
-    order_id: int, body: ResponseIn, session: SessionDep, rt: RuntimeDep, actor: ActorDep
+    order_id: int, body: ResponseIn, session: SessionDep, rt: RuntimeDep, actor: UnitDep
 ) -> SupervisionOut:
     return await service.respond(session, rt, actor, order_id, body)
 
@@ -32,7 +32,7 @@ async def respond(
 async def list_orders(
     session: SessionDep,
     rt: RuntimeDep,
-    actor: ActorDep,
+    actor: AnyoneDep,
     unit: Annotated[str | None, Query(max_length=64)] = None,
     state: OrderState | None = None,
     overdue: bool = False,

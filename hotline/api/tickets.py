@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
-from hotline.api.deps import ActorDep, AgentDep, RuntimeDep, SessionDep
+from hotline.api.deps import AgentDep, AnyoneDep, RuntimeDep, SessionDep
 from hotline.tickets import service
 from hotline.tickets.repository import TicketFilter
 from hotline.tickets.schemas import TicketIn, TicketOut, TicketPage
@@ -46,14 +46,14 @@ async def routing_preview(body: TicketIn, session: SessionDep, rt: RuntimeDep, a
 
 
 @router.get("/tickets/{number}", response_model=TicketOut, summary="工单详情及处理时间轴")
-async def get_ticket(number: str, session: SessionDep, rt: RuntimeDep, actor: ActorDep) -> TicketOut:
+async def get_ticket(number: str, session: SessionDep, rt: RuntimeDep, actor: AnyoneDep) -> TicketOut:
     return await service.get_ticket(session, rt, actor, number)
 
 
 @router.get("/tickets", response_model=TicketPage, summary="工单列表（筛选、分页）")
 async def list_tickets(
     session: SessionDep,
-    actor: ActorDep,
+    actor: AnyoneDep,
     status: str | None = None,
     kind: str | None = None,
     channel: str | None = None,

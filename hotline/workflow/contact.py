@@ -18,8 +18,10 @@ from hotline.tickets.service import unmasked_caller
 from hotline.users import Actor, Role
 from hotline.workflow.common import load, require_role
 
-OPEN = frozenset({Status.DISPATCHED, Status.ACCEPTED, Status.RETURN_REQUESTED, Status.ARBITRATION})
-"""Statuses in which the lead unit is still handling the ticket and may need to call."""
+OPEN = frozenset({Status.DISPATCHED, Status.ACCEPTED})
+"""Statuses in which the lead unit is handling the ticket and may need to call."""
+DISPUTED = frozenset({Status.RETURN_REQUESTED, Status.ARBITRATION})
+"""The unit has said the matter is not its duty: no call until the return is decided."""
 
 PURPOSE = "contact_caller"
 
@@ -29,7 +31,9 @@ async def reveal_contact(session: AsyncSession, actor: Actor, number: str, reaso
 
     Raises :class:`InvalidInput` (``reason``: 2–200 characters required), ``NotFound`` for a
     ticket the unit does not see, :class:`Forbidden` for a unit that is not the lead unit or a
-    confidential caller, :class:`Conflict` once the ticket is no longer being handled. Every
+    confidential caller, :class:`Conflict` while the unit's own return request is under review or
+    arbitration (it has said the matter is not its duty: ``contact.return_pending``) and once the
+    ticket is no longer being handled (``contact.ticket_closed``). Every
     disclosure is audited (purpose ``contact_caller`` with the reason).
     """
     require_role(actor, Role.UNIT_HANDLER)
@@ -42,6 +46,11 @@ async def reveal_contact(session: AsyncSession, actor: Actor, number: str, reaso
     ticket = await load(session, actor, number, lock=False)
     if ticket.lead_unit_code != actor.unit_code:
         raise Forbidden("只有主办单位可以查看诉求人的联系方式", code="contact.not_lead_unit")
+    if Status(ticket.status) in DISPUTED:
+        raise Conflict(
+            "本单位的退单申请正在审核或裁定中，暂不提供诉求人的联系方式；退单被驳回后可再查看",
+            code="contact.return_pending",
+        )
     if Status(ticket.status) not in OPEN:
         raise Conflict("工单已不在办理中，不再提供诉求人的联系方式", code="contact.ticket_closed")
     caller = await tickets_repo.caller(session, ticket.caller_id)

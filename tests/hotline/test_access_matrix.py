@@ -2,7 +2,9 @@
 operation, as every role, and as a unit handler of the ticket's own unit, of a foreign unit and
 of a former unit (re-dispatched away). A new operation is covered without being listed here.
 
-Rules (README, Security):
+Rules (README, Security; the role table ``docs/access.md`` is generated from the same document):
+* every operation but the login declares the roles that may call it (``x-roles``), and every
+  other role is refused with 403 ``auth.role_forbidden`` — never 404, 409 or success;
 * no operation but ``POST /api/v1/auth/token`` answers an anonymous caller (401);
 * a unit that has no part in a ticket *now* (foreign, or former after a re-dispatch) learns
   nothing of it: any operation on its number answers 404 (or 422 for a body refused before the
@@ -16,10 +18,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from httpx import AsyncClient
+
+from hotline.api.access import access_table
+from hotline.users import Role
 
 HRSS = "city.human_resources"
 FUND = "city.housing_fund"
@@ -64,6 +70,61 @@ async def call(client: AsyncClient, method: str, url: str, who: Any | None) -> A
     if method == "GET":
         return await client.get(url, headers=headers)
     return await client.request(method, url, json={}, headers=headers)
+
+
+ROLE_PEOPLE = {
+    Role.AGENT: "agent",
+    Role.UNIT_HANDLER: "own",
+    Role.SUPERVISOR: "supervisor",
+    Role.ARBITRATOR: "arbitrator",
+    Role.ADMIN: "admin",
+}
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "access.md"
+
+
+def test_the_role_table_is_generated_from_the_code(app: Any) -> None:
+    doc = app.openapi()
+    undeclared = [
+        (method, path) for method, path, op in operations(app) if path != "/api/v1/auth/token" and not op.get("x-roles")
+    ]
+    assert undeclared == []
+    assert DOCS.read_text(encoding="utf-8") == access_table(doc), (
+        "docs/access.md is stale: python -m hotline access-table > docs/access.md"
+    )
+    # and /docs tells a reader the same in Chinese
+    assert "可调用角色：承办单位经办人" in doc["paths"]["/api/v1/tickets/{number}/accept"]["post"]["description"]
+
+
+async def test_every_role_is_refused_exactly_where_the_table_says(
+    app: Any, client: AsyncClient, people: dict[str, Any]
+) -> None:
+    body = {
+        "caller": {"type": "citizen", "name": "钱七", "phone": "13600002222"},
+        "kind": "complaint",
+        "content": "养老金未按时发放，角色矩阵测试",
+        "line": "12333",
+    }
+    r = await client.post("/api/v1/tickets", json=body, headers=people["agent"].headers)
+    assert r.status_code == 201, r.text
+    number = r.json()["number"]
+    # logging out ends the session: that operation goes last
+    ops = sorted(operations(app), key=lambda o: o[1] == "/api/v1/auth/logout")
+    refused = allowed = 0
+    for method, path, op in ops:
+        if path == "/api/v1/auth/token":
+            continue
+        roles = set(op["x-roles"])
+        for role, who in ROLE_PEOPLE.items():
+            r = await call(client, method, fill(path, number), people[who])
+            assert r.status_code < 500, (role, method, path, r.text[:200])
+            by_role = r.status_code == 403 and r.json()["error"]["code"] == "auth.role_forbidden"
+            if role.value in roles:
+                assert not by_role, ("the table allows it, the code refuses", role, method, path)
+                allowed += 1
+            else:
+                assert by_role, ("the table refuses it, the code does not", role, method, path, r.status_code)
+                refused += 1
+    assert refused >= 60 and allowed >= 100
 
 
 async def test_no_operation_answers_an_anonymous_caller(app: Any, client: AsyncClient) -> None:

@@ -71,6 +71,36 @@ async def test_no_reason_other_units_assisting_units_and_finished_tickets_get_no
     assert count == []  # nothing refused was recorded as read
 
 
+async def test_no_phone_while_the_unit_asks_to_return_the_ticket(client: AsyncClient, people, login) -> None:
+    """A unit that asked to hand the ticket back has said it is not its duty: no call while the
+    return is reviewed or arbitrated; once the ticket is ruled its own, it may call again."""
+    number = await new_ticket(client, people["agent"])
+    r = await client.post(
+        f"/api/v1/tickets/{number}/return",
+        json={"reason": "not_our_duty", "explanation": "公积金事项不属本局职责", "suggested_unit": FUND},
+        headers=people["hrss"].headers,
+    )
+    assert r.status_code == 200, r.text
+    r = await reveal(client, people["hrss"], number)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "contact.return_pending"
+    assert "退单" in r.json()["error"]["message"]
+    r = await client.post(
+        f"/api/v1/tickets/{number}/return/decision",
+        json={"decision": "arbitrate", "note": "职责不清，提请机构编制部门裁定"},
+        headers=(await login("supervisor")).headers,
+    )
+    assert r.status_code == 200, r.text
+    r = await reveal(client, people["hrss"], number)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "contact.return_pending"
+    r = await client.post(
+        f"/api/v1/tickets/{number}/arbitration",
+        json={"unit": "city.human_resources", "note": "养老金发放属人社职责"},
+        headers=(await login("arbitrator")).headers,
+    )
+    assert r.status_code == 200, r.text
+    assert (await reveal(client, people["hrss"], number)).status_code == 200
+
+
 async def test_a_confidential_caller_stays_hidden(client: AsyncClient, people) -> None:
     number = await new_ticket(
         client, people["agent"], caller={"type": "citizen", "name": "赵六", "phone": PHONE, "confidential": True}
