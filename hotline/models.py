@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     Date,
     DateTime,
     ForeignKey,
@@ -22,7 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -84,7 +85,8 @@ class Caller(Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     type: Mapped[str] = mapped_column(String(16))
     name: Mapped[str | None] = mapped_column(String(100))
-    phone: Mapped[str | None] = mapped_column(String(32))
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    """Stored as normalised at intake (11 digits for a mobile); indexed for caller history."""
     enterprise_name: Mapped[str | None] = mapped_column(String(200))
     credit_code: Mapped[str | None] = mapped_column(String(18))
     confidential: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
@@ -100,6 +102,7 @@ class Ticket(Base):
         Index("ix_tickets_status_created", "status", "created_at"),
         Index("ix_tickets_lead_unit_status", "lead_unit_code", "status"),
         Index("ix_tickets_created_at", "created_at"),
+        Index("ix_tickets_search_vector", "search_vector", postgresql_using="gin"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -109,6 +112,10 @@ class Ticket(Base):
     kind: Mapped[str] = mapped_column(String(16))
     category: Mapped[str | None] = mapped_column(String(64))
     content: Mapped[str] = mapped_column(Text)
+    search_vector: Mapped[Any] = mapped_column(
+        TSVECTOR, Computed("to_tsvector('simple'::regconfig, search_bigrams(content))", persisted=True), deferred=True
+    )
+    """The content's character bigrams (migration 0011), for ``q`` searches; never written."""
     address: Mapped[str | None] = mapped_column(Text)
     area_district: Mapped[str | None] = mapped_column(ForeignKey("handling_units.code"))
     area_town: Mapped[str | None] = mapped_column(String(64))

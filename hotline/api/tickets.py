@@ -7,8 +7,8 @@ from fastapi import APIRouter, Header, Query, Response
 
 from hotline.api.deps import AgentDep, AnyoneDep, RuntimeDep, SessionDep
 from hotline.tickets import service
-from hotline.tickets.repository import TicketFilter
 from hotline.tickets.schemas import TicketIn, TicketOut, TicketPage
+from hotline.tickets.search import VIEWS, ticket_filter
 
 router = APIRouter(prefix="/api/v1", tags=["工单 tickets"])
 
@@ -50,9 +50,10 @@ async def get_ticket(number: str, session: SessionDep, rt: RuntimeDep, actor: An
     return await service.get_ticket(session, rt, actor, number)
 
 
-@router.get("/tickets", response_model=TicketPage, summary="工单列表（筛选、分页）")
+@router.get("/tickets", response_model=TicketPage, summary="工单列表与查找（筛选、常用筛选、排序、分页）")
 async def list_tickets(
     session: SessionDep,
+    rt: RuntimeDep,
     actor: AnyoneDep,
     status: str | None = None,
     kind: str | None = None,
@@ -63,9 +64,41 @@ async def list_tickets(
     caller_type: str | None = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
-    q: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[str | None, Query(max_length=100, description="内容中的词（空格分隔的每个词都须出现）")] = None,
+    phone: Annotated[str | None, Query(max_length=32, description="诉求人电话，任意写法")] = None,
+    caller_name: Annotated[str | None, Query(max_length=100)] = None,
+    category: Annotated[str | None, Query(max_length=64, description="派单目录编码（任一级）")] = None,
+    overdue: bool | None = None,
+    supervised: Annotated[bool | None, Query(description="有未答复的督办单")] = None,
+    redo: Annotated[bool | None, Query(description="重办中")] = None,
+    view: Annotated[
+        str | None,
+        Query(max_length=32, description="常用筛选：" + "、".join(f"{v.code}（{v.label}）" for v in VIEWS.values())),
+    ] = None,
+    sort: Annotated[str, Query(max_length=16, description="newest 最新 / oldest 最早 / due 到期时间")] = "newest",
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> TicketPage:
-    flt = TicketFilter(status, kind, channel, line, unit, district, caller_type, created_from, created_to, q)
+    flt = ticket_filter(
+        actor,
+        rt.clock(),
+        view=view,
+        phone=phone,
+        caller_name=caller_name,
+        sort=sort,
+        status=status,
+        kind=kind,
+        channel=channel,
+        line=line,
+        unit=unit,
+        district=district,
+        caller_type=caller_type,
+        created_from=created_from,
+        created_to=created_to,
+        q=q,
+        category=category,
+        overdue=overdue,
+        supervised=supervised,
+        redo=redo,
+    )
     return await service.list_tickets(session, actor, flt, page, page_size)

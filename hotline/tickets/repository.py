@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, exists, func, select, text, true, update
+from sqlalchemy import ColumnElement, Select, exists, func, literal_column, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -16,6 +17,7 @@ from hotline.models import (
     PersonalDataAccess,
     Reply,
     RoutingDecision,
+    SupervisionOrder,
     Ticket,
     TicketEvent,
     TicketTask,
@@ -25,6 +27,11 @@ from hotline.models import (
 from hotline.users import Actor
 
 S = TypeVar("S", bound=Select[Any])
+
+MANUAL_DISPATCH_UNIT = "centre.dispatch"
+"""The centre's manual-dispatch queue: the lead unit of a ticket no rule or model could place."""
+REDO_OPEN = ("dispatched", "accepted", "return_requested", "arbitration", "replied")
+"""Statuses of a ticket still being handled (a redo runs through them again)."""
 
 
 def visible(stmt: S, actor: Actor) -> S:
@@ -142,6 +149,9 @@ def audit_personal_data(session: AsyncSession, actor: Actor, ticket: Ticket, pur
 
 @dataclass(frozen=True, slots=True)
 class TicketFilter:
+    """The filters of the ticket list (``GET /api/v1/tickets`` and the ``/tickets`` page); every
+    one given must hold. Times are instants (UTC in the database); ``created_to`` is exclusive."""
+
     status: str | None = None
     kind: str | None = None
     channel: str | None = None
@@ -152,11 +162,34 @@ class TicketFilter:
     created_from: datetime | None = None
     created_to: datetime | None = None
     q: str | None = None
+    """Words of the content: each word (split at spaces and punctuation) must occur as written."""
+    phone: tuple[str, ...] = ()
+    """The caller's phone in its stored forms (:func:`hotline.tickets.search.phone_forms`)."""
+    caller_name: str | None = None
+    category: str | None = None
+    """A catalogue leaf code, or a group / second-level code: the leaves under it."""
+    statuses: tuple[str, ...] = ()
+    """Any of these statuses (the saved views and the unit's 待办 / 已办)."""
+    manual: bool | None = None
+    """In the centre's manual-dispatch queue (待派单)."""
+    overdue: bool | None = None
+    """The running reply deadline has passed (at ``now``)."""
+    supervised: bool | None = None
+    """An open 督办单."""
+    redo: bool | None = None
+    """Sent back for 重办 at least once and still open."""
+    now: datetime | None = None
+    sort: str = "newest"
+    """``newest`` / ``oldest`` (created), ``due`` (running deadline, soonest first)."""
+
+
+SORTS = ("newest", "oldest", "due")
 
 
 async def page(
     session: AsyncSession, actor: Actor, flt: TicketFilter, page: int, page_size: int
 ) -> tuple[list[tuple[Ticket, Deadline | None]], int]:
+    """One page of the tickets ``actor`` may see that pass ``flt``, and how many pass in all."""
     stmt = visible(select(Ticket), actor)
     for column, value in (
         (Ticket.status, flt.status),
@@ -169,12 +202,41 @@ async def page(
     ):
         if value is not None:
             stmt = stmt.where(column == value)
+    if flt.statuses:
+        stmt = stmt.where(Ticket.status.in_(flt.statuses))
     if flt.created_from is not None:
         stmt = stmt.where(Ticket.created_at >= flt.created_from)
     if flt.created_to is not None:
         stmt = stmt.where(Ticket.created_at < flt.created_to)
     if flt.q:
-        stmt = stmt.where(Ticket.content.contains(flt.q, autoescape=True))
+        stmt = stmt.where(*content_matches(flt.q))
+    if flt.phone or flt.caller_name:
+        callers = select(Caller.id)
+        if flt.phone:
+            callers = callers.where(Caller.phone.in_(flt.phone))
+        if flt.caller_name:
+            callers = callers.where(Caller.name == flt.caller_name)
+        stmt = stmt.where(Ticket.caller_id.in_(callers))
+    if flt.category:
+        code = flt.category
+        stmt = stmt.where((Ticket.category == code) | Ticket.category.startswith(code + ".", autoescape=True))
+    if flt.manual is not None:
+        waiting = (Ticket.lead_unit_code == MANUAL_DISPATCH_UNIT) & Ticket.status.in_(("dispatched", "accepted"))
+        stmt = stmt.where(waiting if flt.manual else ~waiting)
+    if flt.overdue is not None:
+        late = exists().where(
+            Deadline.ticket_id == Ticket.id,
+            Deadline.state == "running",
+            Deadline.kind == "reply",
+            Deadline.due_at < (flt.now or func.now()),
+        )
+        stmt = stmt.where(late if flt.overdue else ~late)
+    if flt.supervised is not None:
+        open_order = exists().where(SupervisionOrder.ticket_id == Ticket.id, SupervisionOrder.state == "open")
+        stmt = stmt.where(open_order if flt.supervised else ~open_order)
+    if flt.redo is not None:
+        redoing = (Ticket.redo_count > 0) & Ticket.status.in_(REDO_OPEN)
+        stmt = stmt.where(redoing if flt.redo else ~redoing)
     total = int((await session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one())
     lateral = (
         select(Deadline)
@@ -187,11 +249,39 @@ async def page(
     rows = await session.execute(
         stmt.add_columns(running)
         .outerjoin(running, true())
-        .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+        .order_by(*_order(flt.sort, running))
         .offset((page - 1) * page_size)
         .limit(page_size)
     )
     return [(t, d) for t, d in rows], total
+
+
+def _order(sort: str, running: Any) -> tuple[Any, ...]:
+    if sort == "oldest":
+        return (Ticket.created_at.asc(), Ticket.id.asc())
+    if sort == "due":
+        return (running.due_at.asc().nulls_last(), Ticket.created_at.asc(), Ticket.id.asc())
+    return (Ticket.created_at.desc(), Ticket.id.desc())
+
+
+_WORD_BREAK = re.compile(r"[\s\W_]+")
+
+
+def content_matches(q: str) -> list[ColumnElement[bool]]:
+    """Conditions for ``q``: every word (split at spaces and punctuation) occurs in the content as
+    written. A word of two or more characters is matched through the bigram index
+    (``tickets.search_vector``, migration 0011) as a phrase of its bigrams, which is an exact
+    substring match; a single character has no bigram and is matched by ``LIKE``."""
+    out: list[ColumnElement[bool]] = []
+    for word in _WORD_BREAK.split(q.lower()):
+        if not word:
+            continue
+        if len(word) == 1:
+            out.append(func.lower(Ticket.content).contains(word, autoescape=True))
+        else:
+            query = func.phraseto_tsquery(literal_column("'simple'::regconfig"), func.search_bigrams(word))
+            out.append(Ticket.search_vector.op("@@")(query))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
