@@ -166,8 +166,8 @@ class TicketFilter:
     phone: tuple[str, ...] = ()
     """The caller's phone in its stored forms (:func:`hotline.tickets.search.phone_forms`)."""
     caller_name: str | None = None
-    category: str | None = None
-    """A catalogue leaf code, or a group / second-level code: the leaves under it."""
+    categories: tuple[str, ...] = ()
+    """Any of these catalogue leaves (a node asked for stands for the leaves under it)."""
     statuses: tuple[str, ...] = ()
     """Any of these statuses (the saved views and the unit's 待办 / 已办)."""
     manual: bool | None = None
@@ -217,9 +217,8 @@ async def page(
         if flt.caller_name:
             callers = callers.where(Caller.name == flt.caller_name)
         stmt = stmt.where(Ticket.caller_id.in_(callers))
-    if flt.category:
-        code = flt.category
-        stmt = stmt.where((Ticket.category == code) | Ticket.category.startswith(code + ".", autoescape=True))
+    if flt.categories:
+        stmt = stmt.where(Ticket.category.in_(flt.categories))
     if flt.manual is not None:
         waiting = (Ticket.lead_unit_code == MANUAL_DISPATCH_UNIT) & Ticket.status.in_(("dispatched", "accepted"))
         stmt = stmt.where(waiting if flt.manual else ~waiting)

@@ -16,6 +16,7 @@ from hotline.errors import InvalidInput
 from hotline.tickets.repository import SORTS, TicketFilter
 from hotline.tickets.schemas import PHONE, canonical_phone
 from hotline.users import Actor, Role
+from routing_rules.catalogue import Catalogue
 
 CENTRE = frozenset({Role.SUPERVISOR, Role.ADMIN})
 _PHONE_NOISE = re.compile(r"[\s()（）.\-]+")
@@ -77,6 +78,16 @@ def phone_forms(value: str) -> tuple[str, ...]:
     return tuple(sorted(forms))
 
 
+def leaves_under(catalogue: Catalogue | None, label: str) -> tuple[str, ...]:
+    """The leaf codes under a catalogue node given by code, name or path (any level); raises
+    :class:`InvalidInput` (``category``, ``search.unknown_category``) when there is none."""
+    node = catalogue.resolve(label) if catalogue is not None else None
+    if node is None:
+        raise InvalidInput.one("category", "search.unknown_category", "派单目录中没有这个事项")
+    assert catalogue is not None
+    return tuple(code for code, leaf in catalogue.leaves.items() if node.code in leaf.path_codes)
+
+
 def ticket_filter(
     actor: Actor,
     now: datetime,
@@ -84,6 +95,8 @@ def ticket_filter(
     view: str | None = None,
     phone: str | None = None,
     caller_name: str | None = None,
+    category: str | None = None,
+    catalogue: Catalogue | None = None,
     sort: str = "newest",
     **given: Any,
 ) -> TicketFilter:
@@ -91,7 +104,8 @@ def ticket_filter(
 
     Unit handlers see callers masked, so they cannot search by a caller's phone or name (it would
     tell them who called); :class:`InvalidInput` names the field (``search.personal_for_unit``),
-    as for an unknown view or sort. ``now`` (UTC) decides what is overdue."""
+    as for an unknown view, sort or category. ``category`` is a catalogue node by code, name or
+    path at any level (the leaves under it). ``now`` (UTC) decides what is overdue."""
     flt = TicketFilter(now=now, **{k: v for k, v in given.items() if v is not None and v != ""})
     if view:
         chosen = VIEWS.get(view)
@@ -109,6 +123,8 @@ def ticket_filter(
                 "search.personal_for_unit",
                 "承办单位不能按诉求人的电话或姓名查找工单（诉求人信息对承办单位隐去）",
             )
+    if category:
+        flt = replace(flt, categories=leaves_under(catalogue, category))
     if phone:
         flt = replace(flt, phone=phone_forms(phone))
     if caller_name:

@@ -153,8 +153,10 @@ async def test_category_at_any_level(client: AsyncClient, people) -> None:
     assert leaf, detail
     path = detail["routing"]["category_path"]
     assert len(path) == 3
-    group = leaf.split(".")[0]
     assert number in await numbers(client, agent, category=leaf)
-    assert await numbers(client, agent, category="no.such.matter") == []
-    # a group's code is a prefix of its leaves' codes only where the catalogue says so
-    assert isinstance(group, str)
+    for level in path:  # a node at any level by its name stands for the leaves under it
+        assert number in await numbers(client, agent, category=level), level
+    assert number in await numbers(client, agent, category="/".join(path[:2]))
+    assert number not in await numbers(client, agent, category="交通运输")
+    r = await client.get("/api/v1/tickets", params={"category": "没有的事项"}, headers=agent.headers)
+    assert r.status_code == 422 and r.json()["error"]["fields"][0]["code"] == "search.unknown_category"
