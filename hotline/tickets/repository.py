@@ -161,6 +161,8 @@ class TicketFilter:
     caller_type: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    number: str | None = None
+    """A ticket number or its beginning (numbers start with the date: ``20261201``)."""
     q: str | None = None
     """Words of the content: each word (split at spaces and punctuation) must occur as written."""
     phone: tuple[str, ...] = ()
@@ -208,6 +210,8 @@ async def page(
         stmt = stmt.where(Ticket.created_at >= flt.created_from)
     if flt.created_to is not None:
         stmt = stmt.where(Ticket.created_at < flt.created_to)
+    if flt.number:
+        stmt = stmt.where(Ticket.number.startswith(flt.number, autoescape=True))
     if flt.q:
         stmt = stmt.where(*content_matches(flt.q))
     if flt.phone or flt.caller_name:

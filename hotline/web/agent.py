@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,7 +10,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from dispatcher.calendar import LOCAL_TZ
 from dispatcher.lifecycle import TRANSITIONS
 from hotline import web_services
 from hotline.errors import InvalidInput
@@ -19,6 +17,7 @@ from hotline.requestctx import RuntimeDep, SessionDep
 from hotline.tickets.schemas import Channel, TicketIn
 from hotline.tickets.service import get_ticket, intake
 from hotline.users import Role
+from hotline.web import timefmt
 from hotline.web.deps import PageActor, check_csrf, render, require_page_role
 from hotline.workflow.callbacks import CallbackIn, list_callbacks, record_callback
 from routing_rules.schema import MERGER_MODE_LABELS
@@ -111,11 +110,6 @@ MESSAGES = {
 }
 
 
-def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """Instants are stored in UTC and shown in Asia/Shanghai local time."""
-    return value.astimezone(LOCAL_TZ).strftime(fmt) if value is not None else ""
-
-
 def field_errors(exc: ValidationError) -> dict[str, str]:
     """Pydantic errors of a form as Chinese messages keyed by form field name."""
     out: dict[str, str] = {}
@@ -146,7 +140,7 @@ def form_values(form: FormData) -> dict[str, str]:
 def view_helpers() -> dict[str, Any]:
     """Labels and formatters shared by the agent, ticket and unit templates."""
     return {
-        "lt": local_time,
+        "lt": timefmt.local,
         "CHANNEL_LABELS": CHANNEL_LABELS,
         "KIND_LABELS": KIND_LABELS,
         "CALLER_TYPE_LABELS": CALLER_TYPE_LABELS,

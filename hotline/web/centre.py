@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
@@ -19,7 +18,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatcher.calendar import LOCAL_TZ
 from hotline.errors import FieldProblem, InvalidInput
 from hotline.public import KIND_LABELS
 from hotline.requestctx import RuntimeDep, SessionDep
@@ -77,10 +75,6 @@ M = TypeVar("M", bound=BaseModel)
 # ---------------------------------------------------------------- helpers
 
 
-def _local(at: datetime | None) -> str:
-    return at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M") if at else "—"
-
-
 def _units(rt: Runtime) -> list[tuple[str, str]]:
     """Handling units to choose from (the centre itself is not a handling unit)."""
     return [(u.code, u.name) for u in rt.rulebook.units.values() if u.level.value != "centre"]
@@ -133,7 +127,6 @@ def _page(request: Request, rt: Runtime, actor: Actor, name: str, status_code: i
         rt,
         status_code=status_code,
         flash=_flash(ok, request.query_params.get("n")),
-        local=_local,
         names=_names(rt),
         **ctx,
     )

@@ -19,6 +19,7 @@ from hotline.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFo
 from hotline.requestctx import RuntimeDep, SessionDep
 from hotline.security import read_token
 from hotline.users import ROLE_LABELS, Actor, Role, actor_of, user_of_token
+from hotline.web import timefmt
 
 COOKIE = "hotline_session"
 PRE_COOKIE = "hotline_csrf"
@@ -121,6 +122,9 @@ def render(
         csrf_for(rt.settings.secret_key, token) if token else request.cookies.get(PRE_COOKIE) or secrets.token_hex(20)
     )
     rulebook = rt.rulebook
+    now = rt.clock()
+    current = rt.calendar.current
+    calendar = current[0] if current is not None else None
     response = templates.TemplateResponse(
         request,
         name,
@@ -130,6 +134,9 @@ def render(
             "unit_name": lambda code: _unit_name(rulebook, code),
             "category_label": lambda code: _category_label(rulebook, code),
             "place_name": lambda value: _place_name(rulebook, value),
+            "local": timefmt.local,
+            "due_label": lambda due_at: timefmt.due_label(due_at, now),
+            "left_label": lambda due_at: timefmt.left_label(due_at, now, calendar),
             **context,
         },
         status_code=status_code,

@@ -4,7 +4,6 @@ dispatch list with the classifier's suggestions, and the model page (metrics, pr
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -13,7 +12,6 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatcher.calendar import LOCAL_TZ
 from hotline.dispatch import service
 from hotline.errors import FieldProblem, InvalidInput
 from hotline.requestctx import RuntimeDep, SessionDep
@@ -32,10 +30,6 @@ OK_MESSAGES = {
     "promoted": "已启用所选模型",
     "rolled_back": "已回退到上一版本模型",
 }
-
-
-def _local(at: datetime | None) -> str:
-    return at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M") if at else "—"
 
 
 def _creator(who: str) -> str:
@@ -88,7 +82,6 @@ async def _queue_page(
         queue=queue,
         category_groups=list(groups.items()),
         units=units,
-        local=_local,
         flash=_flash(request),
         **ctx,
     )
@@ -163,7 +156,6 @@ async def _model_page(
         STATUS_LABELS=STATUS_LABELS,
         SOURCE_LABELS=service.SOURCE_LABELS,
         creator=_creator,
-        local=_local,
         flash=_flash(request),
         **ctx,
     )
