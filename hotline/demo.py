@@ -57,6 +57,7 @@ from chinese_calendar import constants as cn_calendar
 from dispatcher.calendar import LOCAL_TZ, Deadline, WorkingCalendar, schedule_from_chinesecalendar_data
 from dispatcher.classifier import DispatchModel, Prediction
 from dispatcher.routing import AreaInput, Decision, FactsError, RequestFacts, route
+from hotline.textsearch import vector_binary
 from routing_rules.loader import Rulebook, load_rulebook
 from routing_rules.schema import CallerType, Category, CategoryScope, Disposition, Kind, MergerMode, Unit, UnitLevel
 
@@ -740,7 +741,7 @@ _TICKET_COLUMNS = (
     "id", "number", "channel", "line", "kind", "category", "content", "address", "area_district", "area_town",
     "area_village", "caller_id", "caller_type", "status", "disposition", "lead_unit_code", "reason_code",
     "transfer_to", "answer", "rulebook_version", "created_by", "created_at", "updated_at", "accepted_at",
-    "replied_at", "redo_count", "closed_at", "final_outcome",
+    "replied_at", "redo_count", "closed_at", "final_outcome", "search_vector",
 )  # fmt: skip
 _DECISION_COLUMNS = (
     "id",
@@ -1042,7 +1043,7 @@ class _Generator:
                     t.category, content, facts.address, t.area_district, t.area_town, t.area_village, cid,
                     facts.caller_type.value, tk.status, t.disposition, t.lead, t.reason_code, t.transfer_to, t.answer,
                     version, user_id, created, tk.updated, tk.accepted_at, tk.replied_at, tk.redo_count, tk.closed_at,
-                    tk.final_outcome,
+                    tk.final_outcome, content,
                 )
             )  # fmt: skip
             decisions.append(
@@ -1398,7 +1399,10 @@ async def has_tickets(database_url: str) -> bool:
 
 
 async def _connect(dsn: str, session: dict[str, str] = _SESSION) -> Any:
-    return await asyncpg.connect(dsn, server_settings=session)
+    conn = await asyncpg.connect(dsn, server_settings=session)
+    # tickets.search_vector goes in as the ticket's content, cut into bigrams by the encoder
+    await conn.set_type_codec("tsvector", schema="pg_catalog", encoder=vector_binary, decoder=bytes, format="binary")
+    return conn
 
 
 async def _copy(conn: Any, table: str, records: list[tuple[Any, ...]], columns: Sequence[str]) -> None:

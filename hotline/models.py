@@ -9,7 +9,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
-    Computed,
     Date,
     DateTime,
     ForeignKey,
@@ -20,11 +19,16 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
+    cast,
     text,
+    type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from hotline.textsearch import vector_literal
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -93,6 +97,22 @@ class Caller(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=NOW)
 
 
+def _search_vector(context: Any) -> str:
+    """The ORM's default for ``tickets.search_vector``: the bigrams of the row's content."""
+    return vector_literal(context.get_current_parameters()["content"])
+
+
+class BigramVector(TypeDecorator[str]):
+    """A ``tsvector`` written as its text (:func:`hotline.textsearch.vector_literal`), cast by the
+    database: the driver has no binary form for it."""
+
+    impl = TSVECTOR
+    cache_ok = True
+
+    def bind_expression(self, bindvalue: Any) -> Any:
+        return cast(type_coerce(bindvalue, Text), TSVECTOR)
+
+
 class Ticket(Base):
     """工单."""
 
@@ -112,10 +132,9 @@ class Ticket(Base):
     kind: Mapped[str] = mapped_column(String(16))
     category: Mapped[str | None] = mapped_column(String(64))
     content: Mapped[str] = mapped_column(Text)
-    search_vector: Mapped[Any] = mapped_column(
-        TSVECTOR, Computed("to_tsvector('simple'::regconfig, search_bigrams(content))", persisted=True), deferred=True
-    )
-    """The content's character bigrams (migration 0011), for ``q`` searches; never written."""
+    search_vector: Mapped[Any] = mapped_column(BigramVector, default=_search_vector, deferred=True, nullable=True)
+    """The content's character bigrams (:mod:`hotline.textsearch`), for ``q`` searches; written
+    with the content by every path that inserts a ticket."""
     address: Mapped[str | None] = mapped_column(Text)
     area_district: Mapped[str | None] = mapped_column(ForeignKey("handling_units.code"))
     area_town: Mapped[str | None] = mapped_column(String(64))

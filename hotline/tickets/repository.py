@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, exists, func, literal_column, select, text, true, update
+from sqlalchemy import ColumnElement, Select, cast, exists, func, select, text, true, update
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -24,6 +24,7 @@ from hotline.models import (
     TicketUnit,
     User,
 )
+from hotline.textsearch import query_literal, vector_literal
 from hotline.users import Actor
 
 S = TypeVar("S", bound=Select[Any])
@@ -267,23 +268,16 @@ def _order(sort: str, running: Any) -> tuple[Any, ...]:
     return (Ticket.created_at.desc(), Ticket.id.desc())
 
 
-_WORD_BREAK = re.compile(r"[\s\W_]+")
-
-
 def content_matches(q: str) -> list[ColumnElement[bool]]:
     """Conditions for ``q``: every word (split at spaces and punctuation) occurs in the content as
-    written. A word of two or more characters is matched through the bigram index
-    (``tickets.search_vector``, migration 0011) as a phrase of its bigrams, which is an exact
+    written. Words of two or more characters are matched through the bigram index
+    (``tickets.search_vector``, :mod:`hotline.textsearch`) as phrases of their bigrams, an exact
     substring match; a single character has no bigram and is matched by ``LIKE``."""
+    phrases, singles = query_literal(q)
     out: list[ColumnElement[bool]] = []
-    for word in _WORD_BREAK.split(q.lower()):
-        if not word:
-            continue
-        if len(word) == 1:
-            out.append(func.lower(Ticket.content).contains(word, autoescape=True))
-        else:
-            query = func.phraseto_tsquery(literal_column("'simple'::regconfig"), func.search_bigrams(word))
-            out.append(Ticket.search_vector.op("@@")(query))
+    if phrases is not None:
+        out.append(Ticket.search_vector.op("@@")(cast(phrases, TSQUERY)))
+    out.extend(func.lower(Ticket.content).contains(ch, autoescape=True) for ch in singles)
     return out
 
 
@@ -342,9 +336,9 @@ WITH ids AS (
 ), t AS (
     INSERT INTO tickets (number, channel, line, kind, category, content, address, area_district, area_town,
         area_village, caller_id, caller_type, status, disposition, lead_unit_code, reason_code, transfer_to,
-        answer, rulebook_version, created_by, idempotency_key, request_hash, created_at, updated_at)
+        answer, rulebook_version, created_by, idempotency_key, request_hash, created_at, updated_at, search_vector)
     SELECT $1 || lpad(ids.n::text, greatest(7, length(ids.n::text)), '0'), $2, $3, $4, $5, $6, $7, $8, $9, $10,
-        ids.caller_id, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22
+        ids.caller_id, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22, $42::text::tsvector
     FROM ids
     ON CONFLICT ON CONSTRAINT uq_tickets_idempotency DO NOTHING
     RETURNING id, number, caller_id
@@ -435,6 +429,7 @@ async def insert_intake(session: AsyncSession, row: IntakeRow) -> Inserted | Non
             [d[0] for d in row.deadlines],
             next((d[3] for d in row.deadlines if d[0] == "reply"), None),
             row.model_version,
+            vector_literal(row.content),
         ),
     )
     record = result.mappings().first()

@@ -19,6 +19,7 @@ from dispatcher.routing import AreaInput, RequestFacts, route
 from hotline import demo, kpi
 from hotline.demo import DEMO_USERNAME, credit_code, credit_code_check, generate_tickets, to_asyncpg_dsn
 from hotline.runtime import Runtime
+from hotline.textsearch import query_literal, runs, vector_literal
 from hotline.workflow.actions import check_reply_quality
 from routing_rules.loader import Rulebook, load_rulebook
 from routing_rules.schema import CallerType, Kind
@@ -94,6 +95,26 @@ async def test_writes_the_requested_tickets(generated: tuple[asyncpg.Connection,
     assert {r["caller_type"] for r in rows} == {"citizen", "enterprise"}
     assert len({r["kind"] for r in rows}) == 5
     assert sum(r["line"] == "12345" for r in rows) > N * 0.7
+
+
+@pytest.mark.db
+async def test_copied_tickets_are_searchable(generated: tuple[asyncpg.Connection, int, int]) -> None:
+    """COPY writes each ticket's bigram vector as the intake does (the text form equals it)."""
+    conn, before, _ = generated
+    rows = await conn.fetch(
+        "SELECT content, search_vector::text AS v FROM tickets WHERE id > $1 ORDER BY id LIMIT 50", before
+    )
+    assert rows
+    for row in rows:
+        expected = await conn.fetchval("SELECT $1::text::tsvector::text", vector_literal(row["content"]))
+        assert row["v"] == expected and row["v"]
+    word = next(r for r in runs(rows[0]["content"]) if len(r) >= 2)[:2]
+    found = await conn.fetchval(
+        "SELECT count(*) FROM tickets WHERE search_vector @@ $1::text::tsquery AND id > $2",
+        query_literal(word)[0],
+        before,
+    )
+    assert found >= 1
 
 
 @pytest.mark.db

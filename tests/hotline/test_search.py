@@ -56,9 +56,12 @@ async def test_the_word_search_uses_the_index(session: AsyncSession) -> None:
     from hotline.tickets.repository import content_matches
 
     stmt = select(Ticket.id).where(*content_matches("停水 小区"))
-    sql = str(stmt.compile(compile_kwargs={"literal_binds": True}))
-    await session.execute(text("SET LOCAL enable_seqscan = off"))
-    plan = "\n".join(r[0] for r in (await session.execute(text("EXPLAIN " + sql))).all())
+    compiled = stmt.compile(dialect=session.get_bind().dialect)
+    params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+    connection = await session.connection()
+    await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    result = await connection.exec_driver_sql("EXPLAIN " + str(compiled), params)
+    plan = "\n".join(r[0] for r in result.all())
     assert "ix_tickets_search_vector" in plan, plan
 
 

@@ -1,13 +1,8 @@
-"""Ticket search (issue 11): a full-text index of the content by Chinese character bigrams, and the
-caller's phone indexed for caller history and the phone filter.
+"""Ticket search (issue 11): the content's character bigrams as a ``tsvector`` with a GIN index,
+and the caller's phone indexed for caller history and the phone filter.
 
-``search_bigrams(text)`` turns a text into its overlapping two-character tokens, lower-cased, with
-punctuation and spaces as breaks (小区停水了 → 小区 区停 停水 水了), the bigram tokenizer that
-search engines use for Chinese (Lucene's CJK analyzer): every word of two or more characters is
-found wherever it stands, without a dictionary that could cut the text and the query differently.
-A search phrase becomes the bigrams of each of its words in sequence (``phraseto_tsquery``), so a
-match is an exact substring. ``tickets.search_vector`` is generated from the content by
-PostgreSQL itself (also for rows written by ``COPY``), indexed with GIN.
+``tickets.search_vector`` is written with the content (intake, ``COPY``, the ORM) from
+:func:`hotline.textsearch.vector_literal`; tickets already stored are filled here in batches.
 
 Revision ID: 0011
 Revises: 0010
@@ -16,36 +11,43 @@ Create Date: 2026-12-01 03:20:00
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import TSVECTOR
+
+from hotline.textsearch import vector_literal
 
 revision: str = "0011"
 down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-SEARCH_BIGRAMS = r"""
-CREATE OR REPLACE FUNCTION search_bigrams(t text) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS $$
-    SELECT coalesce(string_agg(substr(x, i, 2), ' ' ORDER BY i), '')
-    FROM (SELECT lower(regexp_replace(t, '[[:punct:][:space:]]+', ' ', 'g')) AS x) AS s,
-         generate_series(1, length(x) - 1) AS i
-    WHERE substr(x, i, 2) !~ ' '
-$$
-"""
+BATCH = 5000
 
 
 def upgrade() -> None:
-    op.execute(SEARCH_BIGRAMS)
-    op.execute(
-        "ALTER TABLE tickets ADD COLUMN search_vector tsvector "
-        "GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, search_bigrams(content))) STORED"
-    )
-    op.execute("CREATE INDEX ix_tickets_search_vector ON tickets USING gin (search_vector)")
-    op.execute("CREATE INDEX ix_callers_phone ON callers (phone)")
+    op.add_column("tickets", sa.Column("search_vector", TSVECTOR(), nullable=True))
+    bind = op.get_bind()
+    last = 0
+    while True:
+        rows = bind.execute(
+            sa.text("SELECT id, content FROM tickets WHERE id > :last ORDER BY id LIMIT :n"), {"last": last, "n": BATCH}
+        ).all()
+        if not rows:
+            break
+        bind.execute(
+            sa.text(
+                "UPDATE tickets SET search_vector = CAST(v.vec AS tsvector) "
+                "FROM unnest(CAST(:ids AS bigint[]), CAST(:vecs AS text[])) AS v(id, vec) WHERE tickets.id = v.id"
+            ),
+            {"ids": [r.id for r in rows], "vecs": [vector_literal(r.content) for r in rows]},
+        )
+        last = rows[-1].id
+    op.create_index("ix_tickets_search_vector", "tickets", ["search_vector"], postgresql_using="gin")
+    op.create_index("ix_callers_phone", "callers", ["phone"])
 
 
 def downgrade() -> None:
-    op.execute("DROP INDEX ix_callers_phone")
-    op.execute("DROP INDEX ix_tickets_search_vector")
-    op.execute("ALTER TABLE tickets DROP COLUMN search_vector")
-    op.execute("DROP FUNCTION search_bigrams(text)")
+    op.drop_index("ix_callers_phone", table_name="callers")
+    op.drop_index("ix_tickets_search_vector", table_name="tickets")
+    op.drop_column("tickets", "search_vector")
