@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from hotline.api.deps import AgentDep, RuntimeDep, SessionDep, SupervisorDep
+from hotline.api.deps import AgentDep, PageNo, RuntimeDep, SessionDep, SupervisorDep, TicketNumber
 from hotline.workflow import callbacks as service
 from hotline.workflow.callbacks import CallbackIn, CallbackOut, CallbackPage, ReplyDecisionIn, ReplyDecisionOut
 
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/v1", tags=["回访 callback"])
     summary="答复审核：通过进入回访，不通过退回承办单位（原时限继续计算）",
 )
 async def decide_reply(
-    number: str, body: ReplyDecisionIn, session: SessionDep, rt: RuntimeDep, actor: SupervisorDep
+    number: TicketNumber, body: ReplyDecisionIn, session: SessionDep, rt: RuntimeDep, actor: SupervisorDep
 ) -> ReplyDecisionOut:
     return await service.decide_reply(session, rt, actor, number, body)
 
@@ -30,7 +30,7 @@ async def list_callbacks(
     rt: RuntimeDep,
     actor: AgentDep,
     due: Literal["today", "all"] = "all",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNo = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> CallbackPage:
     return await service.list_callbacks(session, rt, actor, due, page, page_size)
@@ -38,6 +38,6 @@ async def list_callbacks(
 
 @router.post("/tickets/{number}/callback", response_model=CallbackOut, summary="登记回访结果（未接通、评价、重办）")
 async def record_callback(
-    number: str, body: CallbackIn, session: SessionDep, rt: RuntimeDep, actor: AgentDep
+    number: TicketNumber, body: CallbackIn, session: SessionDep, rt: RuntimeDep, actor: AgentDep
 ) -> CallbackOut:
     return await service.record_callback(session, rt, actor, number, body)

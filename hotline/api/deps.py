@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer
@@ -62,6 +62,13 @@ def require(*roles: Role) -> RoleCheck:
 
 
 CENTRE_ROLES = (Role.SUPERVISOR, Role.ADMIN)
+
+TicketNumber = Annotated[str, Path(max_length=32, description="工单编号")]
+"""A ticket number in a path: bounded, so that a refusal never echoes a huge value."""
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="编号")]
+"""A database id in a path: a 64-bit positive integer, or a 422 naming the parameter."""
+PageNo = Annotated[int, Query(ge=1, le=100_000, description="页码")]
+"""A page number: bounded, so that the offset fits (a 422 naming ``page`` rather than a 500)."""
 
 AnyoneDep = Annotated[Actor, Depends(require(*Role))]
 """Every signed-in role (what each sees is scoped by unit further down)."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
-from hotline.api.deps import AnyoneDep, RuntimeDep, SessionDep, SupervisorDep
+from hotline.api.deps import AnyoneDep, RuntimeDep, SessionDep, SupervisorDep, TicketNumber
 from hotline.dispatch import service
 from hotline.dispatch.schemas import ManualDispatchIn, PromoteIn
 
@@ -29,7 +29,7 @@ async def get_models(session: SessionDep, rt: RuntimeDep, actor: SupervisorDep) 
 
 @router.post("/dispatch/models/{version}/promote", summary="启用指定版本的派单模型")
 async def promote(
-    version: str,
+    version: Annotated[str, Path(max_length=64)],
     session: SessionDep,
     rt: RuntimeDep,
     actor: SupervisorDep,
@@ -46,6 +46,6 @@ async def rollback(session: SessionDep, rt: RuntimeDep, actor: SupervisorDep) ->
 
 @router.post("/tickets/{number}/dispatch", summary="热线中心人工派单（选择派单目录事项）")
 async def manual_dispatch(
-    number: str, body: ManualDispatchIn, session: SessionDep, rt: RuntimeDep, actor: SupervisorDep
+    number: TicketNumber, body: ManualDispatchIn, session: SessionDep, rt: RuntimeDep, actor: SupervisorDep
 ) -> dict[str, Any]:
     return await service.manual_dispatch(session, rt, actor, number, body.category, body.unit, body.note)

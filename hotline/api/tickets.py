@@ -5,7 +5,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
-from hotline.api.deps import AgentDep, AnyoneDep, RuntimeDep, SessionDep
+from dispatcher.lifecycle import Status
+from hotline.api.deps import AgentDep, AnyoneDep, PageNo, RuntimeDep, SessionDep, TicketNumber
 from hotline.tickets import service
 from hotline.tickets.schemas import TicketIn, TicketOut, TicketPage
 from hotline.tickets.search import VIEWS, ticket_filter
@@ -46,7 +47,7 @@ async def routing_preview(body: TicketIn, session: SessionDep, rt: RuntimeDep, a
 
 
 @router.get("/tickets/{number}", response_model=TicketOut, summary="工单详情及处理时间轴")
-async def get_ticket(number: str, session: SessionDep, rt: RuntimeDep, actor: AnyoneDep) -> TicketOut:
+async def get_ticket(number: TicketNumber, session: SessionDep, rt: RuntimeDep, actor: AnyoneDep) -> TicketOut:
     return await service.get_ticket(session, rt, actor, number)
 
 
@@ -55,7 +56,7 @@ async def list_tickets(
     session: SessionDep,
     rt: RuntimeDep,
     actor: AnyoneDep,
-    status: str | None = None,
+    status: Status | None = None,
     kind: str | None = None,
     channel: str | None = None,
     line: str | None = None,
@@ -77,7 +78,7 @@ async def list_tickets(
         Query(max_length=32, description="常用筛选：" + "、".join(f"{v.code}（{v.label}）" for v in VIEWS.values())),
     ] = None,
     sort: Annotated[str, Query(max_length=16, description="newest 最新 / oldest 最早 / due 到期时间")] = "newest",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNo = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> TicketPage:
     flt = ticket_filter(

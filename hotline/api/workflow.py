@@ -8,7 +8,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dispatcher.calendar import LOCAL_TZ
 from hotline import sla
-from hotline.api.deps import AnyoneDep, ArbitratorDep, RuntimeDep, SessionDep, SupervisorDep, UnitDep, UnitOrCentreDep
+from hotline.api.deps import (
+    AnyoneDep,
+    ArbitratorDep,
+    PageNo,
+    RowId,
+    RuntimeDep,
+    SessionDep,
+    SupervisorDep,
+    TicketNumber,
+    UnitDep,
+    UnitOrCentreDep,
+)
 from hotline.tickets.schemas import CallerOut
 from hotline.workflow import actions, contact, reviews
 from hotline.workflow.queue import QueueFilter, events, queue
@@ -98,10 +109,10 @@ async def get_queue(
     unit: str | None = None,
     status: str | None = None,
     kind: str | None = None,
-    due_within_hours: Annotated[float | None, Query(ge=0)] = None,
+    due_within_hours: Annotated[float | None, Query(ge=0, le=8760, allow_inf_nan=False)] = None,
     overdue: bool | None = None,
     redo: bool | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNo = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     flt = QueueFilter(status=status, kind=kind, due_within_hours=due_within_hours, overdue=overdue, redo=redo)
@@ -109,24 +120,26 @@ async def get_queue(
 
 
 @router.get("/tickets/{number}/events", summary="工单时间轴")
-async def get_events(number: str, session: SessionDep, actor: AnyoneDep) -> list[dict[str, Any]]:
+async def get_events(number: TicketNumber, session: SessionDep, actor: AnyoneDep) -> list[dict[str, Any]]:
     return local(await events(session, actor, number))  # type: ignore[no-any-return]
 
 
 @router.post("/tickets/{number}/accept", summary="签收")
-async def accept(number: str, session: SessionDep, rt: RuntimeDep, actor: UnitDep) -> dict[str, Any]:
+async def accept(number: TicketNumber, session: SessionDep, rt: RuntimeDep, actor: UnitDep) -> dict[str, Any]:
     return local(await actions.accept(session, rt, actor, number))  # type: ignore[no-any-return]
 
 
 @router.post("/tickets/{number}/reply", summary="答复")
-async def reply(number: str, body: ReplyIn, session: SessionDep, rt: RuntimeDep, actor: UnitDep) -> dict[str, Any]:
+async def reply(
+    number: TicketNumber, body: ReplyIn, session: SessionDep, rt: RuntimeDep, actor: UnitDep
+) -> dict[str, Any]:
     data = actions.ReplyInput(body.content, body.outcome, body.reason, [a.model_dump() for a in body.attachments])
     return local(await actions.reply(session, rt, actor, number, data))  # type: ignore[no-any-return]
 
 
 @router.post("/tickets/{number}/return", summary="申请退单")
 async def request_return(
-    number: str, body: ReturnIn, session: SessionDep, rt: RuntimeDep, actor: UnitDep
+    number: TicketNumber, body: ReturnIn, session: SessionDep, rt: RuntimeDep, actor: UnitDep
 ) -> dict[str, Any]:
     result = await actions.request_return(
         session, rt, actor, number, body.reason, body.explanation, body.suggested_unit
@@ -136,7 +149,7 @@ async def request_return(
 
 @router.post("/tickets/{number}/return/decision", summary="退单争议审核")
 async def decide_return(
-    number: str, body: ReturnDecisionIn, session: SessionDep, rt: RuntimeDep, actor: SupervisorDep
+    number: TicketNumber, body: ReturnDecisionIn, session: SessionDep, rt: RuntimeDep, actor: SupervisorDep
 ) -> dict[str, Any]:
     result = await actions.decide_return(
         session, rt, actor, number, body.decision, body.new_unit, body.note, body.category
@@ -146,7 +159,7 @@ async def decide_return(
 
 @router.post("/tickets/{number}/arbitration", summary="机构编制部门裁定承办单位（终局）")
 async def arbitrate(
-    number: str, body: ArbitrationIn, session: SessionDep, rt: RuntimeDep, actor: ArbitratorDep
+    number: TicketNumber, body: ArbitrationIn, session: SessionDep, rt: RuntimeDep, actor: ArbitratorDep
 ) -> dict[str, Any]:
     result = await actions.arbitrate(session, rt, actor, number, body.unit, body.note, body.category)
     return local(result)  # type: ignore[no-any-return]
@@ -154,7 +167,7 @@ async def arbitrate(
 
 @router.post("/tickets/{number}/extension", summary="申请延期")
 async def request_extension(
-    number: str, body: ExtensionIn, session: SessionDep, rt: RuntimeDep, actor: UnitDep
+    number: TicketNumber, body: ExtensionIn, session: SessionDep, rt: RuntimeDep, actor: UnitDep
 ) -> dict[str, Any]:
     result = await actions.request_extension(session, rt, actor, number, body.working_days, body.reason)
     return local(result)  # type: ignore[no-any-return]
@@ -162,14 +175,14 @@ async def request_extension(
 
 @router.post("/tickets/{number}/extension/decision", summary="审核延期申请")
 async def decide_extension(
-    number: str, body: ExtensionDecisionIn, session: SessionDep, rt: RuntimeDep, actor: SupervisorDep
+    number: TicketNumber, body: ExtensionDecisionIn, session: SessionDep, rt: RuntimeDep, actor: SupervisorDep
 ) -> dict[str, Any]:
     return local(await actions.decide_extension(session, rt, actor, number, body.approve, body.note))  # type: ignore[no-any-return]
 
 
 @router.post("/tickets/{number}/assists", summary="增加协办单位")
 async def add_assist(
-    number: str, body: TaskIn, session: SessionDep, rt: RuntimeDep, actor: SupervisorDep
+    number: TicketNumber, body: TaskIn, session: SessionDep, rt: RuntimeDep, actor: SupervisorDep
 ) -> dict[str, Any]:
     result = await actions.add_assist(session, rt, actor, number, body.unit, body.working_days, body.instructions)
     return local(result)  # type: ignore[no-any-return]
@@ -177,7 +190,7 @@ async def add_assist(
 
 @router.post("/tickets/{number}/dispatch-down", summary="向下一级派单（区→镇街→村居）")
 async def dispatch_down(
-    number: str, body: TaskIn, session: SessionDep, rt: RuntimeDep, actor: UnitDep
+    number: TicketNumber, body: TaskIn, session: SessionDep, rt: RuntimeDep, actor: UnitDep
 ) -> dict[str, Any]:
     result = await actions.dispatch_down(session, rt, actor, number, body.unit, body.working_days, body.instructions)
     return local(result)  # type: ignore[no-any-return]
@@ -185,14 +198,19 @@ async def dispatch_down(
 
 @router.post("/tickets/{number}/tasks/{task_id}/answer", summary="协办/下级单位答复")
 async def answer_task(
-    number: str, task_id: int, body: TaskAnswerIn, session: SessionDep, rt: RuntimeDep, actor: UnitDep
+    number: TicketNumber, task_id: RowId, body: TaskAnswerIn, session: SessionDep, rt: RuntimeDep, actor: UnitDep
 ) -> dict[str, Any]:
     return local(await actions.answer_task(session, rt, actor, number, task_id, body.content))  # type: ignore[no-any-return]
 
 
 @router.post("/tickets/{number}/tasks/{task_id}/release", summary="解除协办/下派任务")
 async def release_task(
-    number: str, task_id: int, body: TaskReleaseIn, session: SessionDep, rt: RuntimeDep, actor: UnitOrCentreDep
+    number: TicketNumber,
+    task_id: RowId,
+    body: TaskReleaseIn,
+    session: SessionDep,
+    rt: RuntimeDep,
+    actor: UnitOrCentreDep,
 ) -> dict[str, Any]:
     return local(await actions.release_task(session, rt, actor, number, task_id, body.note))  # type: ignore[no-any-return]
 
@@ -220,7 +238,7 @@ class RemindIn(Body):
 
 @router.post("/tickets/{number}/remind", summary="人工催办")
 async def remind(
-    number: str, body: RemindIn, session: SessionDep, rt: RuntimeDep, actor: SupervisorDep
+    number: TicketNumber, body: RemindIn, session: SessionDep, rt: RuntimeDep, actor: SupervisorDep
 ) -> dict[str, Any]:
     return local(await sla.manual_remind(session, rt, actor, number, body.note))  # type: ignore[no-any-return]
 
@@ -235,5 +253,5 @@ class ContactIn(BaseModel):
     response_model=CallerOut,
     summary="主办单位查看诉求人联系方式（记录查阅人、时间和原因）",
 )
-async def reveal_contact(number: str, body: ContactIn, session: SessionDep, actor: UnitDep) -> CallerOut:
+async def reveal_contact(number: TicketNumber, body: ContactIn, session: SessionDep, actor: UnitDep) -> CallerOut:
     return await contact.reveal_contact(session, actor, number, body.reason)

@@ -48,7 +48,7 @@ async def reveal_contact(session: AsyncSession, actor: Actor, number: str, reaso
         raise Forbidden("只有主办单位可以查看诉求人的联系方式", code="contact.not_lead_unit")
     if Status(ticket.status) in DISPUTED:
         raise Conflict(
-            "本单位的退单申请正在审核或裁定中，暂不提供诉求人的联系方式；退单被驳回后可再查看",
+            "本单位的退单申请正在审核或裁定中，暂不提供诉求人的联系方式；工单确定仍由本单位办理后可再查看",
             code="contact.return_pending",
         )
     if Status(ticket.status) not in OPEN:

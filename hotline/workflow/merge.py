@@ -14,6 +14,7 @@ SQL of these use cases is kept in the clearly marked section at the end of this 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select, update
@@ -41,7 +42,7 @@ MAX_SECONDARIES = 50
 
 
 class MergeIn(Input):
-    secondaries: list[str] = Field(min_length=1, max_length=MAX_SECONDARIES)
+    secondaries: list[Annotated[str, Field(max_length=32)]] = Field(min_length=1, max_length=MAX_SECONDARIES)
     note: str = Field(default="", max_length=1000)
 
 

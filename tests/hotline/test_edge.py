@@ -126,6 +126,37 @@ async def test_numbers_and_dates_beyond_range_are_4xx(client: AsyncClient, login
     assert 400 <= r.status_code < 500, r.text
 
 
+async def test_out_of_range_values_name_their_parameter(client: AsyncClient, login) -> None:
+    """A value the database could not hold is refused by the parameter's own rule, which names it
+    (not as an anonymous ``request`` error after the database refused it)."""
+    agent, centre, unit = (
+        await login("agent"),
+        await login("supervisor"),
+        await login("unit_handler", unit="city.education"),
+    )
+    cases = [
+        (agent, "GET", "/api/v1/tickets?page=9223372036854775807", None, "page"),
+        (centre, "GET", "/api/v1/queue?unit=city.education&due_within_hours=1e308", None, "due_within_hours"),
+        (centre, "GET", "/api/v1/queue?unit=city.education&due_within_hours=nan", None, "due_within_hours"),
+        (centre, "GET", "/api/v1/queue?unit=city.education&due_within_hours=inf", None, "due_within_hours"),
+        (unit, "POST", "/api/v1/tickets/1/tasks/99999999999999999999/answer", {"content": "已处理完毕"}, "task_id"),
+        (unit, "POST", "/api/v1/supervision/9223372036854775808/response", {"content": "已处理"}, "order_id"),
+        (unit, "POST", "/api/v1/supervision/0/response", {"content": "已处理"}, "order_id"),
+        (agent, "GET", "/api/v1/tickets?status=nope", None, "status"),
+    ]
+    for who, method, url, body, field in cases:
+        r = await client.request(method, url, json=body, headers=who.headers)
+        assert r.status_code == 422, (url, r.status_code, r.text)
+        assert [p["field"] for p in r.json()["error"]["fields"]] == [field], (url, r.text)
+    # a refusal never echoes a huge value back
+    r = await client.get("/api/v1/tickets/" + "9" * 8000, headers=agent.headers)
+    assert r.status_code == 422 and len(r.content) < 2000
+    r = await client.post(
+        "/api/v1/tickets/202612010000005/merge", json={"secondaries": ["a" * 5000]}, headers=centre.headers
+    )
+    assert r.status_code == 422 and len(r.content) < 2000
+
+
 async def test_full_width_input_is_stored_plain_and_found(client: AsyncClient, login) -> None:
     agent = await login("agent")
     h = agent.headers
