@@ -15,17 +15,17 @@ from __future__ import annotations
 import hmac
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatcher.calendar import LOCAL_TZ
 from dispatcher.lifecycle import STATUS_LABELS, Status
-from hotline import attempts
+from hotline import attempts, kpi
 from hotline.errors import DomainError, FieldProblem, InvalidInput
-from hotline.models import Caller, Evaluation, HandlingUnit, Reply, Ticket
+from hotline.models import Caller, HandlingUnit, Reply, Ticket
 from hotline.redaction import personal_values, redact
 from hotline.runtime import Runtime
 
@@ -155,20 +155,30 @@ class DisclosedItem:
 
 @dataclass(frozen=True, slots=True)
 class MonthStats:
+    """The month's public figures. The rates are the KPI engine's own (``hotline.kpi``, defined in
+    docs/kpi.md), so the page shows what ``GET /api/v1/kpi`` and the dashboard show for the month."""
+
     received: int
     by_kind: list[tuple[str, int]]
     replied: int
-    on_time: int
-    evaluations: int
-    satisfied: int
+    on_time: dict[str, Any]
+    """及时办结率: ``{"value": fraction or None, "numerator", "denominator"}``."""
+    satisfaction: dict[str, Any]
+    """满意率: as ``on_time``; evaluations found unreasonable and unreachable callers not counted."""
 
     @property
-    def on_time_rate(self) -> float | None:
-        return round(100 * self.on_time / self.replied, 1) if self.replied else None
+    def on_time_rate(self) -> str | None:
+        """Percent with one decimal, written as the dashboard writes it (``kpi.pct``)."""
+        return _percent(self.on_time["value"])
 
     @property
-    def satisfaction_rate(self) -> float | None:
-        return round(100 * self.satisfied / self.evaluations, 1) if self.evaluations else None
+    def satisfaction_rate(self) -> str | None:
+        """Percent with one decimal, written as the dashboard writes it (``kpi.pct``)."""
+        return _percent(self.satisfaction["value"])
+
+
+def _percent(value: float | None) -> str | None:
+    return None if value is None else kpi.pct(value).removesuffix("%")
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,8 +224,10 @@ async def disclosure(session: AsyncSession, rt: Runtime, month: str | None, page
     end = datetime.combine(following, time(), tzinfo=LOCAL_TZ)
     page = max(1, page)
     by_kind = await _received_by_kind(session, start, end)
-    replied, on_time = await _first_replies(session, start, end)
-    evaluations, satisfied = await _evaluations(session, start, end)
+    replied = await _replied(session, start, end)
+    last = following - timedelta(days=1)
+    rep = await kpi.report(session, rt, kpi.Period(first, last), (), now=rt.clock())
+    overall = kpi.figures(rep.overall)
     total, rows = await _disclosed(session, start, end, page, PAGE_SIZE)
     categories = rt.rulebook.categories
     items = []
@@ -242,9 +254,8 @@ async def disclosure(session: AsyncSession, rt: Runtime, month: str | None, page
             received=sum(n for _, n in by_kind),
             by_kind=[(KIND_LABELS.get(k, k), n) for k, n in by_kind],
             replied=replied,
-            on_time=on_time,
-            evaluations=evaluations,
-            satisfied=satisfied,
+            on_time=overall["on_time_rate"],
+            satisfaction=overall["satisfaction_rate"],
         ),
         items=items,
         total=total,
@@ -281,33 +292,10 @@ async def _received_by_kind(session: AsyncSession, start: datetime, end: datetim
     return [(str(k), int(n)) for k, n in await session.execute(stmt)]
 
 
-async def _first_replies(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int]:
-    first = (
-        select(func.min(Reply.id))
-        .join(Ticket, Ticket.id == Reply.ticket_id)
-        .where(_in_month(start, end))
-        .group_by(Reply.ticket_id)
-    )
-    stmt = select(func.count(), func.coalesce(func.sum(case((Reply.on_time, 1), else_=0)), 0)).where(
-        Reply.id.in_(first)
-    )
-    replied, on_time = (await session.execute(stmt)).one()
-    return int(replied), int(on_time)
-
-
-async def _evaluations(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int]:
-    stmt = (
-        select(
-            func.count(),
-            func.coalesce(
-                func.sum(case((Evaluation.satisfaction.in_(("satisfied", "basically_satisfied")), 1), else_=0)), 0
-            ),
-        )
-        .join(Ticket, Ticket.id == Evaluation.ticket_id)
-        .where(_in_month(start, end))
-    )
-    total, satisfied = (await session.execute(stmt)).one()
-    return int(total), int(satisfied)
+async def _replied(session: AsyncSession, start: datetime, end: datetime) -> int:
+    """Tickets received in the month that have been answered (a reply, whatever came after)."""
+    stmt = select(func.count(func.distinct(Reply.ticket_id))).join(Ticket, Ticket.id == Reply.ticket_id)
+    return int((await session.execute(stmt.where(_in_month(start, end)))).scalar_one())
 
 
 async def _disclosed(

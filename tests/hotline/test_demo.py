@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 from chinese_calendar import constants as cn_calendar
+from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatcher.calendar import LOCAL_TZ, WorkingCalendar, schedule_from_chinesecalendar_data
@@ -23,6 +25,7 @@ from hotline.textsearch import query_literal, runs, vector_literal
 from hotline.workflow.actions import check_reply_quality
 from routing_rules.loader import Rulebook, load_rulebook
 from routing_rules.schema import CallerType, Kind
+from tests.hotline.test_pages_auth import sign_in
 
 NOW = datetime(2026, 11, 24, 4, 0, tzinfo=UTC)
 N = 500
@@ -484,6 +487,42 @@ async def test_kpi_engine_has_figures_for_demo_data(
     assert figures["satisfaction_rate"]["denominator"] < figures["accept_on_time_rate"]["denominator"]
     units = [g for g in report.groups["unit"] if g.key is not None]
     assert sum(g.kpis["on_time_rate"]["value"] is not None for g in units) > 5
+
+
+@pytest.mark.db
+async def test_one_satisfaction_rate_for_a_month_everywhere(
+    generated: tuple[asyncpg.Connection, int, int], client: AsyncClient, login: Any, clock: Any
+) -> None:
+    """Issue 11 (pinned): for any month, 满意率 on /public/disclosure equals
+    ``overall.satisfaction_rate`` of ``GET /api/v1/kpi`` for that month, to one decimal of a
+    percent, and the dashboard shows the same figure; so does 及时办结率."""
+    clock.now = NOW
+    boss = await login("supervisor")
+    seen = 0
+    for days_back in (20, 75, 160, 300):
+        first = (NOW - timedelta(days=days_back)).astimezone(LOCAL_TZ).date().replace(day=1)
+        last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        api = await client.get(f"/api/v1/kpi?from={first}&to={last}", headers=boss.headers)
+        assert api.status_code == 200, api.text
+        overall = api.json()["overall"]
+        page = (await client.get(f"/public/disclosure?month={first:%Y-%m}")).text
+        for code, label in (("satisfaction_rate", "满意率"), ("on_time_rate", "及时办结率")):
+            f = overall[code]
+            shown = re.search(
+                r'<div class="kpi">([\d.]+)<small>%（(\d+)/(\d+)件）</small></div><div class="muted">' + label, page
+            )
+            if f["value"] is None:
+                assert shown is None
+                continue
+            assert shown is not None, (first, label)
+            assert shown.group(1) == f"{100 * f['value']:.1f}", (first, label, shown.group(1), f)
+            assert (int(shown.group(2)), int(shown.group(3))) == (f["numerator"], f["denominator"])
+            seen += 1
+        await sign_in(client, boss.actor.username)
+        dash = (await client.get(f"/dashboard?from={first}&to={last}")).text
+        card = re.search(r'data-kpi="satisfaction_rate">.*?<div class="kpi">([^<]+)</div>', dash, re.S)
+        assert card is not None and card.group(1).strip() == kpi.pct(overall["satisfaction_rate"]["value"])
+    assert seen >= 6
 
 
 def test_same_seed_same_rows(rulebook: Rulebook) -> None:
