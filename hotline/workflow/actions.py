@@ -370,7 +370,7 @@ async def decide_return(
             unit=new_unit,
             due_before=before,
             due_after=after,
-            note=note or f"退单审核通过，改派{new_unit}",
+            note=note or f"退单审核通过，改派{_unit_name(rt, new_unit)}",
             data={"return_id": ret.id, "from_unit": ret.unit_code, "to_unit": new_unit},
         )
     elif decision == "reject":
@@ -447,7 +447,7 @@ async def arbitrate(
         unit=unit_code,
         due_before=before,
         due_after=after,
-        note=f"机构编制部门裁定由{unit_code}承办（终局）：{note}",
+        note=f"机构编制部门裁定由{_unit_name(rt, unit_code)}承办（终局）：{note}",
         data={"return_id": ret.id, "unit": unit_code, "final": True},
     )
     return {"number": ticket.number, "status": ticket.status, "unit": unit_code, "final": True}
@@ -643,7 +643,7 @@ async def add_assist(
         now,
         unit=unit,
         due_after=due.due_at,
-        note=f"增加协办单位{unit}：{instructions[:150]}",
+        note=f"增加协办单位{_unit_name(rt, unit)}：{instructions[:150]}",
         data={"task_id": task.id, "kind": "assist"},
     )
     return {"number": ticket.number, "task_id": task.id, "unit": unit, "due_date": due.due_date, "due_at": due.due_at}
@@ -764,3 +764,9 @@ async def release_task(
         data={"task_id": task.id, "kind": task.kind},
     )
     return {"number": ticket.number, "task_id": task.id, "state": task.state}
+
+
+def _unit_name(rt: Runtime, code: str) -> str:
+    """A unit as people know it, for timeline notes (its code stays in the event's data)."""
+    unit = rt.rulebook.units.get(code)
+    return unit.name if unit is not None else code
