@@ -307,6 +307,7 @@ async def ticket_detail(
     number: str, request: Request, session: SessionDep, rt: RuntimeDep, actor: PageActor
 ) -> Response:
     ticket = await get_ticket(session, rt, actor, number)
+    await rt.calendar.get(session)  # the countdown in working days
     return render(request, "ticket.html", actor, rt, t=ticket, **view_helpers())
 
 

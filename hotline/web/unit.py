@@ -77,6 +77,7 @@ async def _detail(
     contact: Any = None,
 ) -> HTMLResponse:
     view = await web_services.unit_ticket_view(session, rt, actor, number)
+    await rt.calendar.get(session)  # the countdown in working days
     wf = rt.rulebook.workflow
     done = request.query_params.get("done")
     return render(

@@ -54,7 +54,9 @@ def visible_text(html: str) -> str:
 
 def problems(url: str, html: str) -> list[str]:
     text = visible_text(html)
-    found = [f"{url}: code {m.group(0)!r} in …{text[max(0, m.start() - 30) : m.end() + 30]}…" for m in CODE.finditer(text)]
+    found = [
+        f"{url}: code {m.group(0)!r} in …{text[max(0, m.start() - 30) : m.end() + 30]}…" for m in CODE.finditer(text)
+    ]
     found += [f"{url}: English {m.group(0)!r}" for m in ENGLISH.finditer(text)]
     return found
 
@@ -88,7 +90,10 @@ async def make_tickets(client: AsyncClient, people: dict[str, Any]) -> list[str]
     await client.post(f"/api/v1/tickets/{replied}/accept", json={}, headers=h)
     await client.post(
         f"/api/v1/tickets/{replied}/reply",
-        json={"content": "经核实，养老金已于本月十日补发到账，已电话告知诉求人，诉求人表示认可。", "outcome": "resolved"},
+        json={
+            "content": "经核实，养老金已于本月十日补发到账，已电话告知诉求人，诉求人表示认可。",
+            "outcome": "resolved",
+        },
         headers=h,
     )
     moved = await new_ticket(client, agent)
