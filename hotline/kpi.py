@@ -221,7 +221,8 @@ class Labels:
             return f"{value} {line.name}" if line else value
         if dim == "place":
             town = key[1] if len(key) > 1 else None
-            town_name = self.rb.units[town].name if town in self.rb.units else town
+            known = self.rb.units.get(town) if town else None
+            town_name = known.name if known is not None else town
             return self.unit(value) + (f" {town_name}" if town_name else "")
         return str(value)
 

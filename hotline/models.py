@@ -139,7 +139,7 @@ class Ticket(Base):
     area_district: Mapped[str | None] = mapped_column(ForeignKey("handling_units.code"))
     area_town: Mapped[str | None] = mapped_column(String(64))
     area_village: Mapped[str | None] = mapped_column(String(100))
-    caller_id: Mapped[int] = mapped_column(ForeignKey("callers.id"))
+    caller_id: Mapped[int] = mapped_column(ForeignKey("callers.id"), index=True)
     caller_type: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(24))
     disposition: Mapped[str] = mapped_column(String(24))

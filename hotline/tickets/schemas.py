@@ -187,5 +187,7 @@ class TicketSummary(BaseModel):
 class TicketPage(BaseModel):
     items: list[TicketSummary]
     total: int
+    """Matches, counted up to 1,000; with ``total_capped`` there are more than ``total``."""
+    total_capped: bool = False
     page: int
     page_size: int

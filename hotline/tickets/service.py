@@ -390,7 +390,8 @@ async def list_tickets(
             )
             for t, d in rows
         ],
-        total=total,
+        total=min(total, repo.COUNT_CAP),
+        total_capped=total > repo.COUNT_CAP,
         page=page,
         page_size=page_size,
     )

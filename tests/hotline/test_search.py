@@ -163,3 +163,22 @@ async def test_category_at_any_level(client: AsyncClient, people) -> None:
     assert number not in await numbers(client, agent, category="交通运输")
     r = await client.get("/api/v1/tickets", params={"category": "没有的事项"}, headers=agent.headers)
     assert r.status_code == 422 and r.json()["error"]["fields"][0]["code"] == "search.unknown_category"
+
+
+async def test_a_large_result_is_counted_up_to_the_cap(client: AsyncClient, people, monkeypatch) -> None:
+    """Counting every match of a common word cost 0.9 s at a million tickets: past the cap the
+    list says "more than" and still pages on."""
+    from hotline.tickets import repository
+
+    monkeypatch.setattr(repository, "COUNT_CAP", 2)
+    made = [await new_ticket(client, people["agent"]) for _ in range(4)]
+    r = await client.get("/api/v1/tickets", params={"q": "养老金", "page_size": 3}, headers=people["agent"].headers)
+    body = r.json()
+    assert body["total"] == 2 and body["total_capped"] is True and len(body["items"]) == 3
+    r = await client.get(
+        "/api/v1/tickets", params={"q": "养老金", "page": 2, "page_size": 3}, headers=people["agent"].headers
+    )
+    assert [i["number"] for i in r.json()["items"]] == [made[0]]
+    monkeypatch.setattr(repository, "COUNT_CAP", 1000)
+    r = await client.get("/api/v1/tickets", params={"q": "养老金"}, headers=people["agent"].headers)
+    assert r.json()["total"] == 4 and r.json()["total_capped"] is False

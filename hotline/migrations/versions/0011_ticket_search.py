@@ -1,5 +1,5 @@
 """Ticket search (issue 11): the content's character bigrams as a ``tsvector`` with a GIN index,
-and the caller's phone indexed for caller history and the phone filter.
+and the caller's phone and tickets' caller indexed for caller history and the phone filter.
 
 ``tickets.search_vector`` is written with the content (intake, ``COPY``, the ORM) from
 :func:`hotline.textsearch.vector_literal`; tickets already stored are filled here in batches.
@@ -45,9 +45,11 @@ def upgrade() -> None:
         last = rows[-1].id
     op.create_index("ix_tickets_search_vector", "tickets", ["search_vector"], postgresql_using="gin")
     op.create_index("ix_callers_phone", "callers", ["phone"])
+    op.create_index("ix_tickets_caller_id", "tickets", ["caller_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_tickets_caller_id", table_name="tickets")
     op.drop_index("ix_callers_phone", table_name="callers")
     op.drop_index("ix_tickets_search_vector", table_name="tickets")
     op.drop_column("tickets", "search_vector")
