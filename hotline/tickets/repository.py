@@ -256,6 +256,13 @@ async def page(
         .lateral()
     )
     running = aliased(Deadline, lateral)
+    walk = flt.q is not None and total > COUNT_CAP and flt.sort != "due"
+    if walk:
+        # Many matches of a word: walking the creation-time index and testing each row finds a
+        # page after a few hundred rows. PostgreSQL estimates a phrase of bigrams as if they were
+        # independent (12,123 matches of 公积金 estimated as 135) and would fetch every match to
+        # sort them (0.13 s at a million tickets).
+        await session.execute(text("SELECT set_config('enable_bitmapscan', 'off', true)"))
     rows = await session.execute(
         stmt.add_columns(running)
         .outerjoin(running, true())
@@ -263,6 +270,8 @@ async def page(
         .offset((page - 1) * page_size)
         .limit(page_size)
     )
+    if walk:
+        await session.execute(text("SELECT set_config('enable_bitmapscan', 'on', true)"))
     return [(t, d) for t, d in rows], total
 
 
