@@ -4,11 +4,13 @@ ticket (its open sub-tasks and the units one level down). SQL of these views liv
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from rapidfuzz import fuzz
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatcher.calendar import Deadline as Due
@@ -47,6 +49,8 @@ class PreviewView:
     due: Due | None = None
     working_days: int | None = None
     similar: list[SimilarTicket] = field(default_factory=list)
+    history: list[CallerTicket] = field(default_factory=list)
+    history_total: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +62,37 @@ class UnitTicketView:
     """Units one level down the handler's unit may dispatch to (区→镇街→村居)."""
 
 
+SIMILAR_CONTENT = 50.0
+"""Content similarity (rapidfuzz ``partial_ratio`` of the texts without punctuation, 0–100) from
+which an open ticket is a possible repeat of the new call."""
+SAME_PLACE_CONTENT = 35.0
+"""A lower bar when the address or the place and the matter are the same."""
+_PUNCT = re.compile(r"[\W_]+")
+
+
+def content_similarity(a: str, b: str) -> float:
+    """How alike two requests read, 0–100 (rapidfuzz ``partial_ratio``, punctuation and spaces
+    removed, lower-cased): the shorter text's best alignment inside the longer one."""
+    return float(fuzz.partial_ratio(_PUNCT.sub("", a.lower()), _PUNCT.sub("", b.lower())))
+
+
 async def similar_open_tickets(
-    session: AsyncSession, phone: str | None, address: str | None, town: str | None, limit: int = 5
+    session: AsyncSession,
+    content: str,
+    phone: str | None,
+    address: str | None,
+    town: str | None,
+    category: str | None = None,
+    district: str | None = None,
+    limit: int = 5,
 ) -> list[SimilarTicket]:
-    """Open tickets of the same caller phone, or at the same address (in the same town when the
-    town is known): shown to the agent as a possible repeat call before intake."""
+    """Open tickets that may be the same matter as the new call (issue 11, item 2), best first.
+
+    Candidates: the same caller phone, the same address (in the same town when known), or the
+    same catalogue leaf in the same town or district. Each is weighed by its content: a possible
+    repeat reads alike (:data:`SIMILAR_CONTENT`), or somewhat alike at the same address or place
+    and matter (:data:`SAME_PLACE_CONTENT`). The same phone alone is not a repeat (a caller may
+    ask about 公积金 and then about 户籍): that is the caller's history."""
     phone = (phone or "").strip() or None
     address = (address or "").strip() or None
     conditions = []
@@ -72,24 +102,79 @@ async def similar_open_tickets(
         conditions.append(
             and_(Ticket.address == address, Ticket.area_town == town) if town else Ticket.address == address
         )
-    if not conditions:
+    if category and (town or district):
+        place = Ticket.area_town == town if town else Ticket.area_district == district
+        conditions.append(and_(Ticket.category == category, place))
+    if not conditions or not content.strip():
         return []
     stmt = (
-        select(Ticket.number, Ticket.status, Ticket.created_at, Ticket.content, Ticket.address, Caller.phone)
+        select(
+            Ticket.number,
+            Ticket.status,
+            Ticket.created_at,
+            Ticket.content,
+            Ticket.address,
+            Ticket.category,
+            Ticket.area_town,
+            Ticket.area_district,
+            Caller.phone,
+        )
         .join(Caller, Caller.id == Ticket.caller_id)
         .where(Ticket.status.in_(SIMILAR_STATUSES), or_(*conditions))
         .order_by(Ticket.created_at.desc(), Ticket.id.desc())
-        .limit(limit)
+        .limit(200)
     )
-    out = []
-    for number, status, created_at, content, addr, caller_phone in await session.execute(stmt):
-        reasons = []
+    scored = []
+    for number, status, created_at, text, addr, cat, t_town, t_district, caller_phone in await session.execute(stmt):
+        alike = content_similarity(content, text)
+        same_address = bool(address and addr == address)
+        same_matter = bool(
+            category and cat == category and ((town and t_town == town) or (district and t_district == district))
+        )
+        if alike < SIMILAR_CONTENT and not ((same_address or same_matter) and alike >= SAME_PLACE_CONTENT):
+            continue
+        reasons = [f"内容相近（{alike:.0f}%）"]
+        if same_address:
+            reasons.append("同一地址")
+        if same_matter:
+            reasons.append("同一地点同类事项")
         if phone and caller_phone == phone:
             reasons.append("同一来电号码")
-        if address and addr == address:
-            reasons.append("同一地址")
-        out.append(SimilarTicket(number, STATUS_LABELS[Status(status)], created_at, content[:60], tuple(reasons)))
-    return out
+        label = STATUS_LABELS[Status(status)]
+        scored.append((alike, SimilarTicket(number, label, created_at, text[:60], tuple(reasons))))
+    scored.sort(key=lambda x: -x[0])
+    return [t for _, t in scored[:limit]]
+
+
+@dataclass(frozen=True, slots=True)
+class CallerTicket:
+    number: str
+    status_label: str
+    created_at: datetime
+    unit_code: str | None
+    category: str | None
+    excerpt: str
+
+
+async def caller_history(session: AsyncSession, phone: str | None, limit: int = 10) -> tuple[int, list[CallerTicket]]:
+    """The caller's earlier tickets by phone (open and closed), newest first: how many in all and
+    the latest ``limit`` (issue 11, item 2). Read by agents at intake, who see the phone anyway."""
+    phone = (phone or "").strip() or None
+    if phone is None:
+        return 0, []
+    of_caller = Ticket.caller_id.in_(select(Caller.id).where(Caller.phone == phone))
+    total = int((await session.execute(select(func.count()).select_from(Ticket).where(of_caller))).scalar_one())
+    stmt = (
+        select(Ticket.number, Ticket.status, Ticket.created_at, Ticket.lead_unit_code, Ticket.category, Ticket.content)
+        .where(of_caller)
+        .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+        .limit(limit)
+    )
+    rows = [
+        CallerTicket(n, STATUS_LABELS[Status(st)], at, unit, cat, text[:40])
+        for n, st, at, unit, cat, text in await session.execute(stmt)
+    ]
+    return total, rows
 
 
 async def preview_call(session: AsyncSession, rt: Runtime, data: TicketIn) -> PreviewView:
@@ -98,18 +183,24 @@ async def preview_call(session: AsyncSession, rt: Runtime, data: TicketIn) -> Pr
     look like the same matter. A fact the rulebook does not know is returned as a problem."""
     area = data.area
     town = area.town if area else None
+    phone = data.caller.phone
+    total, history = await caller_history(session, phone)
     try:
         decision = preview(rt, data, await rt.dispatch.get(session))
     except InvalidInput as exc:
-        similar = await similar_open_tickets(session, data.caller.phone, data.address, town)
-        return PreviewView(None, problems=list(exc.problems), similar=similar)
+        similar = await similar_open_tickets(session, data.content, phone, data.address, town)
+        return PreviewView(None, problems=list(exc.problems), similar=similar, history=history, history_total=total)
     town = decision.area.town or decision.area.town_name or town
-    similar = await similar_open_tickets(session, data.caller.phone, data.address, town)
+    similar = await similar_open_tickets(
+        session, data.content, phone, data.address, town, decision.category, decision.area.district
+    )
     due, days = None, None
     if decision.lead is not None:
         days = working_days_for(rt, data.caller.type, decision)
         due = (await rt.calendar.get(session)).deadline(rt.clock(), days)
-    return PreviewView(decision.as_dict(), due=due, working_days=days, similar=similar)
+    return PreviewView(
+        decision.as_dict(), due=due, working_days=days, similar=similar, history=history, history_total=total
+    )
 
 
 async def child_units(session: AsyncSession, unit_code: str) -> list[HandlingUnit]:

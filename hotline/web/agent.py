@@ -12,7 +12,7 @@ from starlette.datastructures import FormData
 
 from dispatcher.lifecycle import TRANSITIONS
 from hotline import web_services
-from hotline.errors import InvalidInput
+from hotline.errors import Conflict, InvalidInput, NotFound
 from hotline.requestctx import RuntimeDep, SessionDep
 from hotline.tickets.schemas import Channel, TicketIn
 from hotline.tickets.service import get_ticket, intake
@@ -20,6 +20,7 @@ from hotline.users import Role
 from hotline.web import timefmt
 from hotline.web.deps import PageActor, check_csrf, render, require_page_role
 from hotline.workflow.callbacks import CallbackIn, list_callbacks, record_callback
+from hotline.workflow.merge import repeat_call
 from routing_rules.schema import MERGER_MODE_LABELS
 
 router = APIRouter(include_in_schema=False)
@@ -274,6 +275,28 @@ def _lenient_payload(values: dict[str, str]) -> dict[str, Any] | None:
     except ValidationError:
         return None
     return payload
+
+
+@router.post("/agent/tickets/{number}/repeat")
+async def record_repeat(
+    number: str, request: Request, session: SessionDep, rt: RuntimeDep, actor: PageActor
+) -> Response:
+    """One click from the 疑似重复 warning: the call on the form becomes a 重复来电 of ``number``
+    (实施方案第20条), kept as evidence on that ticket, with no new dispatch or time limit."""
+    require_page_role(actor, *AGENT_ROLES)
+    values = form_values(await request.form())
+    check_csrf(request, rt.settings.secret_key, values.get("csrf"))
+    try:
+        data = TicketIn.model_validate(ticket_payload(values, with_answer=False))
+    except ValidationError as exc:
+        return _console(request, actor, rt, values, field_errors(exc), status_code=422)
+    try:
+        async with session.begin_nested():
+            await repeat_call(session, rt, actor, number, data)
+    except (InvalidInput, Conflict, NotFound) as exc:
+        problems = problem_errors(exc) if isinstance(exc, InvalidInput) else {"form": exc.message}
+        return _console(request, actor, rt, values, problems, status_code=422 if isinstance(exc, InvalidInput) else 409)
+    return RedirectResponse(f"/tickets/{number}?done=repeat", status_code=303)
 
 
 @router.post("/agent/tickets")

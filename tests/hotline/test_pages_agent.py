@@ -180,18 +180,41 @@ async def test_preview_of_an_empty_form_asks_for_the_content(client: AsyncClient
     assert r.status_code == 200 and "请输入诉求内容" in r.text
 
 
-async def test_preview_warns_of_an_open_ticket_of_the_same_phone_or_address(client: AsyncClient, people) -> None:
+async def test_preview_warns_of_an_open_ticket_that_reads_alike(client: AsyncClient, people) -> None:
+    """疑似重复 weighs the content and the place (issue 11, item 2): the same caller asking about
+    something else is not a repeat, it is the caller's history."""
     csrf, key = await agent_console(client, people["agent"])
     first = await client.post("/agent/tickets", data=call(csrf, key, address="光明路18号"))
     number = first.headers["location"].rsplit("/", 1)[1]
-    same_phone = await client.post("/agent/preview", data=call(csrf, "x", content="养老金还没到账"))
+    same_phone = await client.post("/agent/preview", data=call(csrf, "x", content="我的养老金还没有按时发放"))
     assert "疑似重复" in same_phone.text and number in same_phone.text and "同一来电号码" in same_phone.text
+    assert "内容相近" in same_phone.text and f"/agent/tickets/{number}/repeat" in same_phone.text
+    other_matter = await client.post("/agent/preview", data=call(csrf, "x", content="想问一下户口迁移需要带什么材料"))
+    assert "疑似重复" not in other_matter.text
+    assert "来电人历史工单（共1件）" in other_matter.text and number in other_matter.text
     same_place = await client.post(
-        "/agent/preview", data=call(csrf, "x", address="光明路18号", **{"caller.phone": "13900002222"})
+        "/agent/preview",
+        data=call(csrf, "x", address="光明路18号", content="养老金发放的事情", **{"caller.phone": "13900002222"}),
     )
     assert number in same_place.text and "同一地址" in same_place.text
-    other = await client.post("/agent/preview", data=call(csrf, "x", **{"caller.phone": "13900002222"}))
-    assert "疑似重复" not in other.text
+    stranger = await client.post("/agent/preview", data=call(csrf, "x", **{"caller.phone": "13900002222"}))
+    assert "来电人历史工单" not in stranger.text
+    assert "疑似重复" not in stranger.text  # the same words from another caller, no place in common
+
+
+async def test_one_click_records_a_repeat_call(client: AsyncClient, people) -> None:
+    csrf, key = await agent_console(client, people["agent"])
+    first = await client.post("/agent/tickets", data=call(csrf, key))
+    number = first.headers["location"].rsplit("/", 1)[1]
+    r = await client.post(f"/agent/tickets/{number}/repeat", data=call(csrf, "y", content="养老金还是没有发，再催一下"))
+    assert r.status_code == 303 and r.headers["location"] == f"/tickets/{number}?done=repeat"
+    page = await client.get(r.headers["location"])
+    assert "已记为该工单的重复来电" in page.text and "重复来电" in page.text
+    merged = await client.get(f"/api/v1/tickets/{number}/merged", headers=people["agent"].headers)
+    assert merged.status_code == 200 and merged.json()
+    r = await client.post("/agent/tickets/209901010000001/repeat", data=call(csrf, "z"))
+    assert r.status_code == 409 and "工单不存在" in r.text  # shown on the console, the form kept
+    assert 'value="养老金未按时发放"' in r.text or "养老金未按时发放" in r.text
 
 
 # ------------------------------------------------------------------ intake
