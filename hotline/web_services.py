@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatcher.calendar import Deadline as Due
 from dispatcher.lifecycle import STATUS_LABELS, Status
 from hotline.errors import FieldProblem, InvalidInput
-from hotline.models import Caller, HandlingUnit, Ticket, TicketTask
+from hotline.models import Caller, Extension, HandlingUnit, SupervisionOrder, Ticket, TicketTask
 from hotline.runtime import Runtime
 from hotline.tickets.schemas import TicketIn, TicketOut
 from hotline.tickets.service import get_ticket, preview, working_days_for
@@ -60,6 +60,10 @@ class UnitTicketView:
     """Open sub-tasks (协办 / 下派) of the handler's unit on this ticket."""
     children: list[HandlingUnit]
     """Units one level down the handler's unit may dispatch to (区→镇街→村居)."""
+    orders: list[SupervisionOrder] = field(default_factory=list)
+    """Open 督办单 of the handler's unit on this ticket, to answer."""
+    extension_pending: bool = False
+    """An extension request of this ticket waits for the centre (延期审核中)."""
 
 
 SIMILAR_CONTENT = 50.0
@@ -225,4 +229,25 @@ async def unit_ticket_view(session: AsyncSession, rt: Runtime, actor: Actor, num
         .order_by(TicketTask.id)
     )
     tasks = list((await session.execute(stmt)).scalars())
-    return UnitTicketView(ticket, tasks, await child_units(session, actor.unit_code))
+    ticket_id = select(Ticket.id).where(Ticket.number == number).scalar_subquery()
+    orders = list(
+        (
+            await session.execute(
+                select(SupervisionOrder)
+                .where(
+                    SupervisionOrder.ticket_id == ticket_id,
+                    SupervisionOrder.unit_code == actor.unit_code,
+                    SupervisionOrder.state == "open",
+                )
+                .order_by(SupervisionOrder.id)
+            )
+        ).scalars()
+    )
+    pending = await session.scalar(
+        select(func.count())
+        .select_from(Extension)
+        .where(Extension.ticket_id == ticket_id, Extension.state == "pending")
+    )
+    return UnitTicketView(
+        ticket, tasks, await child_units(session, actor.unit_code), orders=orders, extension_pending=bool(pending)
+    )

@@ -8,17 +8,19 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
 from dispatcher.lifecycle import TRANSITIONS
 from hotline import web_services
 from hotline.errors import Conflict, InvalidInput, NotFound
 from hotline.requestctx import RuntimeDep, SessionDep
+from hotline.runtime import Runtime
 from hotline.tickets.schemas import Channel, TicketIn
 from hotline.tickets.service import get_ticket, intake
-from hotline.users import Role
+from hotline.users import Actor, Role
 from hotline.web import timefmt
-from hotline.web.deps import PageActor, check_csrf, render, require_page_role
+from hotline.web.deps import PageActor, check_csrf, render, require_page_role, unit_choices
 from hotline.workflow.callbacks import CallbackIn, list_callbacks, record_callback
 from hotline.workflow.merge import repeat_call
 from routing_rules.schema import MERGER_MODE_LABELS
@@ -329,9 +331,43 @@ async def create_ticket(request: Request, session: SessionDep, rt: RuntimeDep, a
 async def ticket_detail(
     number: str, request: Request, session: SessionDep, rt: RuntimeDep, actor: PageActor
 ) -> Response:
+    return await ticket_page(request, session, rt, actor, number)
+
+
+CENTRE_DONE = {"remind": "已催办，承办单位将收到催办通知。", "assist": "已增加协办单位。", "repeat": ""}
+
+
+async def ticket_page(
+    request: Request,
+    session: AsyncSession,
+    rt: Runtime,
+    actor: Actor,
+    number: str,
+    *,
+    status_code: int = 200,
+    form: str | None = None,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """The ticket page; for the centre with its actions (人工催办, 增加协办单位), their problems shown
+    next to the form that was sent and what was typed kept."""
     ticket = await get_ticket(session, rt, actor, number)
     await rt.calendar.get(session)  # the countdown in working days
-    return render(request, "ticket.html", actor, rt, t=ticket, **view_helpers())
+    return render(
+        request,
+        "ticket.html",
+        actor,
+        rt,
+        status_code=status_code,
+        t=ticket,
+        centre=actor.role in (Role.SUPERVISOR, Role.ADMIN),
+        done=CENTRE_DONE.get(request.query_params.get("done") or ""),
+        form=form,
+        errors=errors or {},
+        v=values or {},
+        unit_names=unit_choices(rt),
+        **view_helpers(),
+    )
 
 
 # ---------------------------------------------------------------- 回访 callbacks

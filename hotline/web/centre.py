@@ -18,12 +18,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline import sla
 from hotline.errors import FieldProblem, InvalidInput
 from hotline.public import KIND_LABELS
 from hotline.requestctx import RuntimeDep, SessionDep
 from hotline.runtime import Runtime
 from hotline.users import Actor, Role
-from hotline.web.deps import FormRefused, PageActor, render, require_page_role, run_form
+from hotline.web.agent import ticket_page
+from hotline.web.deps import FormRefused, PageActor, render, require_page_role, run_form, unit_choices, unit_code_of
 from hotline.workflow import actions, callbacks, merge, reviews, supervision
 from hotline.workflow.supervision_repository import OrderFilter
 
@@ -128,6 +130,7 @@ def _page(request: Request, rt: Runtime, actor: Actor, name: str, status_code: i
         status_code=status_code,
         flash=_flash(ok, request.query_params.get("n")),
         names=_names(rt),
+        unit_names=unit_choices(rt),
         **ctx,
     )
 
@@ -167,6 +170,84 @@ async def _decide(
 async def overview(request: Request, rt: RuntimeDep, actor: PageActor) -> Response:
     require_page_role(actor, *ARBITRATION_READERS)
     return _page(request, rt, actor, "centre.html", reviewer=actor.role in REVIEWERS)
+
+
+# ---------------------------------------------------------------- on the ticket page: 人工催办, 协办
+
+
+@router.post("/tickets/{number}/remind")
+async def ticket_remind(
+    request: Request,
+    number: str,
+    session: SessionDep,
+    rt: RuntimeDep,
+    actor: PageActor,
+    note: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """人工催办 from the ticket page: counts like an automatic reminder and notices the lead unit."""
+
+    async def act() -> str:
+        if len(note) > 2000:
+            raise InvalidInput.one("note", "validation.too_long", "催办说明最多2000字")
+        await sla.manual_remind(session, rt, actor, number, note.strip())
+        return "remind"
+
+    return await _ticket_action(request, session, rt, actor, csrf, number, "remind", {"note": note}, act)
+
+
+@router.post("/tickets/{number}/assists")
+async def ticket_assist(
+    request: Request,
+    number: str,
+    session: SessionDep,
+    rt: RuntimeDep,
+    actor: PageActor,
+    unit: Annotated[str, Form()] = "",
+    working_days: Annotated[str, Form()] = "",
+    instructions: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """增加协办单位 from the ticket page, the unit picked by name, with its own working days."""
+
+    async def act() -> str:
+        problems = []
+        code = unit_code_of(rt, unit)
+        if code is None:
+            problems.append(FieldProblem("unit", "assist.unit_required", "请选择协办单位"))
+        elif code not in rt.rulebook.units:
+            problems.append(FieldProblem("unit", "assist.unknown_unit", "没有这个承办单位，请从列表中选择"))
+        days = working_days.strip()
+        if not days.isdigit() or not 1 <= int(days) <= 60:
+            problems.append(FieldProblem("working_days", "assist.working_days", "协办时限请填写1至60个工作日"))
+        if problems:
+            raise InvalidInput(problems)
+        assert code is not None
+        await actions.add_assist(session, rt, actor, number, code, int(days), instructions.strip())
+        return "assist"
+
+    form = {"unit": unit, "working_days": working_days, "instructions": instructions}
+    return await _ticket_action(request, session, rt, actor, csrf, number, "assist", form, act)
+
+
+async def _ticket_action(
+    request: Request,
+    session: AsyncSession,
+    rt: Runtime,
+    actor: Actor,
+    csrf: str,
+    number: str,
+    form: str,
+    values: dict[str, str],
+    act: Callable[[], Awaitable[str]],
+) -> Response:
+    result = await run_form(request, session, rt, actor, csrf, REVIEWERS, act, conflicts_as_problems=True)
+    if isinstance(result, FormRefused):
+        errors = {p.field: p.message for p in result.error.problems}
+        return await ticket_page(
+            request, session, rt, actor, number, status_code=result.status, form=form, errors=errors, values=values
+        )
+    return RedirectResponse(f"/tickets/{number}?done={result}", status_code=303)
 
 
 # ---------------------------------------------------------------- 退单争议审核 returns
@@ -440,7 +521,7 @@ async def supervision_issue(
         if not number:
             raise InvalidInput.one("number", "supervision.number_required", "工单编号：必填")
         data = _model(
-            supervision.SupervisionIn, reason=reason, content=content, reply_by=reply_by, unit=unit.strip() or None
+            supervision.SupervisionIn, reason=reason, content=content, reply_by=reply_by, unit=unit_code_of(rt, unit)
         )
         await supervision.issue(session, rt, actor, number, data)
         return "supervised"

@@ -146,6 +146,23 @@ def render(
     return response
 
 
+def unit_code_of(rt: Any, value: str | None) -> str | None:
+    """A unit picked by its name (the pickers offer names); a code typed by staff who know it, or
+    an unknown name, goes to the service as given, which names the field if it is wrong."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    for unit in rt.rulebook.units.values():
+        if unit.name == value:
+            return str(unit.code)
+    return value
+
+
+def unit_choices(rt: Any) -> list[str]:
+    """The names a unit picker offers (every handling unit; not the centre itself)."""
+    return sorted(u.name for u in rt.rulebook.units.values() if u.level.value != "centre")
+
+
 def _unit_name(rulebook: Any, code: str | None) -> str:
     """A unit as people know it; never its code."""
     unit = rulebook.units.get(code) if code else None

@@ -14,8 +14,8 @@ from hotline.errors import InvalidInput
 from hotline.requestctx import RuntimeDep, SessionDep
 from hotline.users import Actor, Role
 from hotline.web.agent import form_values, problem_errors, view_helpers
-from hotline.web.deps import PageActor, check_csrf, render, require_page_role
-from hotline.workflow import actions
+from hotline.web.deps import PageActor, check_csrf, render, require_page_role, unit_choices, unit_code_of
+from hotline.workflow import actions, supervision
 from hotline.workflow.contact import OPEN as OPEN_FOR_CONTACT
 from hotline.workflow.contact import reveal_contact
 from hotline.workflow.queue import LEAD_STATUSES, QueueFilter, queue
@@ -31,6 +31,7 @@ DONE_MESSAGES = {
     "extension": "延期申请已提交，等待热线中心审核。",
     "dispatch_down": "已向下级单位派单。",
     "task": "子任务已答复。",
+    "supervision": "督办单已回复，热线中心可见。",
 }
 
 
@@ -89,6 +90,10 @@ async def _detail(
         t=view.ticket,
         tasks=view.tasks,
         children=view.children,
+        orders=view.orders,
+        extension_pending=view.extension_pending,
+        deadline_passed=view.ticket.deadline is not None and view.ticket.deadline.due_at <= rt.clock(),
+        unit_choices=unit_choices(rt),
         return_reasons=wf.return_reasons,
         cannot_resolve_reasons=wf.cannot_resolve_reasons,
         extension_cap=rt.rulebook.policy.time_limits.extension_max_working_days,
@@ -200,7 +205,7 @@ async def request_return(
 
     async def act(v: dict[str, str]) -> Any:
         return await actions.request_return(
-            session, rt, actor, number, v["reason"], v.get("explanation", ""), v.get("suggested_unit") or None
+            session, rt, actor, number, v["reason"], v.get("explanation", ""), unit_code_of(rt, v.get("suggested_unit"))
         )
 
     return await _act(request, session, rt, actor, number, "return", act, check)
@@ -238,6 +243,24 @@ async def dispatch_down(
         )
 
     return await _act(request, session, rt, actor, number, "dispatch_down", act, check)
+
+
+@router.post("/unit/tickets/{number}/supervision/{order_id}")
+async def answer_supervision(
+    number: str, order_id: int, request: Request, session: SessionDep, rt: RuntimeDep, actor: PageActor
+) -> Response:
+    """回复督办单 on the unit's ticket page (实施方案第13条): the order's unit answers it once."""
+
+    def check(v: dict[str, str]) -> dict[str, str]:
+        text = v.get("content", "").strip()
+        if not text:
+            return {"content": "请填写督办回复内容"}
+        return {"content": "督办回复最多5000字"} if len(text) > 5000 else {}
+
+    async def act(v: dict[str, str]) -> Any:
+        return await supervision.respond(session, rt, actor, order_id, supervision.ResponseIn(content=v["content"]))
+
+    return await _act(request, session, rt, actor, number, "supervision", act, check)
 
 
 @router.post("/unit/tickets/{number}/tasks/{task_id}/answer")
