@@ -321,7 +321,7 @@ async def create_ticket(request: Request, session: SessionDep, rt: RuntimeDep, a
         result = await intake(session, rt, actor, data, values.get("idempotency_key") or None)
     except InvalidInput as exc:
         return _console(request, actor, rt, values, problem_errors(exc), status_code=422)
-    return RedirectResponse(f"/tickets/{result.ticket.number}", status_code=303)
+    return RedirectResponse(f"/tickets/{result.ticket.number}?done=intake", status_code=303)
 
 
 # ---------------------------------------------------------------- 工单详情 ticket detail

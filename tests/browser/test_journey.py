@@ -103,8 +103,11 @@ def test_call_to_callback_to_dashboard_to_public_lookup(server: str, db_url: str
         agent.screenshot(path=str(ARTIFACTS / "1-agent-preview.png"), full_page=True)
         agent.click("button[name=submit][value=dispatch]")
         agent.wait_for_url("**/tickets/*")
-        number = agent.url.rstrip("/").split("/")[-1]
+        number = agent.url.split("?")[0].rstrip("/").split("/")[-1]
         expect(agent.locator("main")).to_contain_text("已派单")
+        # what to tell the caller, and the next call one click (or Alt+X) away
+        expect(agent.locator("#told-caller")).to_contain_text(number)
+        agent.screenshot(path=str(ARTIFACTS / "1b-agent-saved.png"), full_page=True)
 
         # 2. The unit accepts and replies.
         unit = signed_in("unit")

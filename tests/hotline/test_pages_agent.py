@@ -185,7 +185,7 @@ async def test_preview_warns_of_an_open_ticket_that_reads_alike(client: AsyncCli
     something else is not a repeat, it is the caller's history."""
     csrf, key = await agent_console(client, people["agent"])
     first = await client.post("/agent/tickets", data=call(csrf, key, address="光明路18号"))
-    number = first.headers["location"].rsplit("/", 1)[1]
+    number = first.headers["location"].split("?")[0].rsplit("/", 1)[1]
     same_phone = await client.post("/agent/preview", data=call(csrf, "x", content="我的养老金还没有按时发放"))
     assert "疑似重复" in same_phone.text and number in same_phone.text and "同一来电号码" in same_phone.text
     assert "内容相近" in same_phone.text and f"/agent/tickets/{number}/repeat" in same_phone.text
@@ -205,7 +205,7 @@ async def test_preview_warns_of_an_open_ticket_that_reads_alike(client: AsyncCli
 async def test_one_click_records_a_repeat_call(client: AsyncClient, people) -> None:
     csrf, key = await agent_console(client, people["agent"])
     first = await client.post("/agent/tickets", data=call(csrf, key))
-    number = first.headers["location"].rsplit("/", 1)[1]
+    number = first.headers["location"].split("?")[0].rsplit("/", 1)[1]
     r = await client.post(f"/agent/tickets/{number}/repeat", data=call(csrf, "y", content="养老金还是没有发，再催一下"))
     assert r.status_code == 303 and r.headers["location"] == f"/tickets/{number}?done=repeat"
     page = await client.get(r.headers["location"])
@@ -230,6 +230,10 @@ async def test_double_post_with_one_form_key_creates_one_ticket(
     assert first.status_code == second.status_code == 303
     assert first.headers["location"] == second.headers["location"]
     assert first.headers["location"].startswith("/tickets/2026092")
+    told = await client.get(first.headers["location"])
+    number = first.headers["location"].split("?")[0].rsplit("/", 1)[1]
+    assert "请告知来电人" in told.text and f"工单编号 <strong>{number}</strong>" in told.text
+    assert "24:00前答复您" in told.text and 'href="/agent" accesskey="x"' in told.text
     assert await ticket_count(session) == before + 1
     detail = await client.get(first.headers["location"])
     assert detail.status_code == 200 and "已派单" in detail.text
