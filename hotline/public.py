@@ -22,10 +22,10 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatcher.calendar import LOCAL_TZ
-from dispatcher.lifecycle import STATUS_LABELS, Status
+from dispatcher.lifecycle import OPEN_STATUSES, STATUS_LABELS, Status
 from hotline import attempts, kpi
 from hotline.errors import DomainError, FieldProblem, InvalidInput
-from hotline.models import Caller, HandlingUnit, Reply, Ticket
+from hotline.models import Caller, Deadline, HandlingUnit, Reply, Ticket, TicketEvent
 from hotline.redaction import personal_values, redact
 from hotline.runtime import Runtime
 
@@ -83,12 +83,50 @@ async def prune_lookup_hits(session: AsyncSession, now: datetime) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Progress:
+    """What the caller may see of their ticket: public statuses and steps, no personal data."""
+
     number: str
     status_label: str
     received_on: date
     unit_name: str | None
     replied: bool
+    """An answer approved by the centre (答复审核) stands: after a redo, the new one is awaited."""
     replied_on: date | None
+    due_at: datetime | None = None
+    """The running limit of the handling unit (24:00 of its last working day)."""
+    steps: tuple[tuple[date, str], ...] = ()
+    """Public steps, oldest first: 受理, 派单, 签收, 答复, 重办, 办结."""
+    reply: str | None = None
+    """The approved reply's public text (redacted), when there is one."""
+    refused_reason: str | None = None
+    refused_advice: str | None = None
+    """For a ticket not accepted (不予受理): why, and where to go instead."""
+
+
+PUBLIC_STATUS = {
+    Status.DISPATCHED: "办理中",
+    Status.ACCEPTED: "办理中",
+    Status.RETURN_REQUESTED: "办理中",
+    Status.ARBITRATION: "办理中",
+    Status.REPLIED: "办理中（答复审核中）",
+    Status.CALLBACK_PENDING: "已答复",
+    Status.CLOSED: "已办结",
+    Status.ANSWERED: "已直接答复",
+    Status.TRANSFERRED: "已转紧急热线",
+    Status.NOT_ACCEPTED: "不予受理",
+    Status.MERGED: "已并入其他工单办理",
+    Status.REPEAT: "已关联原工单",
+}
+"""One public status per internal one: a redo is "办理中" again, never 已派单 beside an old reply."""
+PUBLIC_STEPS = {
+    "intake": "受理",
+    "dispatch": "派单",
+    "accept": "承办单位签收",
+    "approve_reply": "答复（已审核）",
+    "redo": "重办",
+    "close": "办结",
+    "direct_answer": "直接答复",
+}
 
 
 def _local_date(at: datetime) -> date:
@@ -129,13 +167,26 @@ async def lookup_progress(
     # Compare in constant time; a caller without a phone cannot be looked up.
     if len(digits) < 4 or not hmac.compare_digest(digits[-4:].encode(), last_four.encode()):
         return None
+    status = Status(ticket.status)
+    steps = tuple((_local_date(at), PUBLIC_STEPS[action]) for at, action in await _public_events(session, ticket.id))
+    approved = status in (Status.CALLBACK_PENDING, Status.CLOSED)
+    reply = await _approved_reply(session, ticket.id) if approved else None
+    refused = None
+    if status is Status.NOT_ACCEPTED and ticket.reason_code:
+        refused = next((r for r in rt.rulebook.policy.not_accepted if r.code == ticket.reason_code), None)
+    due = await _running_due(session, ticket.id) if status in OPEN_STATUSES else None
     return Progress(
         number=ticket.number,
-        status_label=STATUS_LABELS[Status(ticket.status)],
+        status_label=PUBLIC_STATUS.get(status, STATUS_LABELS[status]),
         received_on=_local_date(ticket.created_at),
         unit_name=unit_name,
-        replied=ticket.replied_at is not None,
-        replied_on=_local_date(ticket.replied_at) if ticket.replied_at else None,
+        replied=reply is not None,
+        replied_on=_local_date(reply.replied_at) if reply is not None else None,
+        due_at=due,
+        steps=steps,
+        reply=None if reply is None else summary_of(reply.public_text or reply.content, phone),
+        refused_reason=refused.title if refused else None,
+        refused_advice=refused.script if refused else None,
     )
 
 
@@ -276,6 +327,30 @@ async def _ticket_for_lookup(session: AsyncSession, number: str) -> tuple[Ticket
     )
     row = (await session.execute(stmt)).first()
     return None if row is None else (row[0], row[1], row[2])
+
+
+async def _public_events(session: AsyncSession, ticket_id: int) -> list[tuple[datetime, str]]:
+    stmt = (
+        select(TicketEvent.at, TicketEvent.action)
+        .where(TicketEvent.ticket_id == ticket_id, TicketEvent.action.in_(tuple(PUBLIC_STEPS)))
+        .order_by(TicketEvent.id)
+    )
+    return [(at, str(action)) for at, action in await session.execute(stmt)]
+
+
+async def _approved_reply(session: AsyncSession, ticket_id: int) -> Reply | None:
+    stmt = select(Reply).where(Reply.ticket_id == ticket_id).order_by(Reply.id.desc()).limit(1)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def _running_due(session: AsyncSession, ticket_id: int) -> datetime | None:
+    stmt = (
+        select(Deadline.due_at)
+        .where(Deadline.ticket_id == ticket_id, Deadline.kind == "reply", Deadline.state == "running")
+        .order_by(Deadline.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 def _in_month(start: datetime, end: datetime) -> Any:

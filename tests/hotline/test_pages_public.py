@@ -64,17 +64,50 @@ async def test_progress_is_found_with_the_right_four_digits_and_shows_no_persona
     number = await new_ticket(client, people["agent"])
     r = await lookup(client, number, PHONE[-4:])
     assert r.status_code == 200, r.text
-    assert number in r.text and "已派单" in r.text and "2026-09-28" in r.text
-    assert "市人力资源社会保障局" in r.text and "尚未答复" in r.text
+    assert number in r.text and "办理中" in r.text and "2026-09-28" in r.text
+    assert "市人力资源社会保障局" in r.text and "办理时限" in r.text and "24:00前" in r.text
+    assert "办理过程" in r.text and "受理" in r.text
     for private in (NAME, "赵*", PHONE, "136****1111", "光明路", "养老金"):
         assert private not in r.text
 
 
-async def test_progress_shows_the_reply_date_once_replied(client: AsyncClient, people) -> None:
+async def test_progress_shows_the_approved_reply_and_one_status_through_a_redo(
+    client: AsyncClient, people, login
+) -> None:
     number = await new_ticket(client, people["agent"])
     await reply(client, people["hrss"], number, "经核实，已联系诉求人并补发拖欠的养老金，本月底前到账。")
     r = await lookup(client, number, PHONE[-4:])
-    assert "已答复" in r.text and "答复日期" in r.text and "补发" not in r.text
+    # replied but not yet reviewed: still being handled, nothing of the reply shown
+    assert "答复审核中" in r.text and "答复日期" not in r.text and "补发" not in r.text
+    boss = await login("supervisor")
+    r = await client.post(f"/api/v1/tickets/{number}/reply/decision", json={"approve": True}, headers=boss.headers)
+    assert r.status_code == 200, r.text
+    r = await lookup(client, number, PHONE[-4:])
+    assert "已答复" in r.text and "答复日期" in r.text and "补发拖欠的养老金" in r.text
+    assert "答复（已审核）" in r.text and "办理时限" not in r.text
+    # the callback finds it unresolved: redo. The page says 办理中 again, without the old reply
+    r = await client.post(
+        f"/api/v1/tickets/{number}/callback",
+        json={"reached": True, "satisfaction": "unsatisfied", "resolution": "unresolved", "reasonable": True},
+        headers=boss.headers,
+    )
+    assert r.status_code == 200, r.text
+    r = await lookup(client, number, PHONE[-4:])
+    assert "办理中" in r.text and "已答复" not in r.text and "补发拖欠的养老金" not in r.text
+    assert "重办" in r.text and "办理时限" in r.text
+
+
+async def test_progress_of_a_ticket_not_accepted_says_why_and_where_to_go(client: AsyncClient, people) -> None:
+    body = {
+        "caller": {"type": "citizen", "name": NAME, "phone": PHONE},
+        "kind": "complaint",
+        "content": "法院判决不服，想再起诉，要求改判",
+        "line": "12345",
+    }
+    r = await client.post("/api/v1/tickets", json=body, headers=people["agent"].headers)
+    assert r.status_code == 201 and r.json()["status"] == "not_accepted", r.text
+    r = await lookup(client, r.json()["number"], PHONE[-4:])
+    assert "不予受理" in r.text and "不予受理原因" in r.text and "建议" in r.text and "人民法院" in r.text
 
 
 async def test_wrong_digits_look_exactly_like_an_unknown_number(client: AsyncClient, people) -> None:
