@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline import sla
 from hotline.errors import FieldProblem, InvalidInput
+from hotline.overview import queue_overview
 from hotline.public import KIND_LABELS
 from hotline.requestctx import RuntimeDep, SessionDep
 from hotline.runtime import Runtime
@@ -167,9 +168,28 @@ async def _decide(
 
 
 @router.get("", response_class=HTMLResponse)
-async def overview(request: Request, rt: RuntimeDep, actor: PageActor) -> Response:
+async def overview(request: Request, session: SessionDep, rt: RuntimeDep, actor: PageActor) -> Response:
+    """The centre's day at a glance: every queue with its count and how long its oldest item has
+    waited (working days), for the city or one district (``?district=``)."""
     require_page_role(actor, *ARBITRATION_READERS)
-    return _page(request, rt, actor, "centre.html", reviewer=actor.role in REVIEWERS)
+    districts = [(u.code, u.name) for u in rt.rulebook.units.values() if u.level.value == "district"]
+    district = request.query_params.get("district") or None
+    if district not in dict(districts):
+        district = None
+    rows = []
+    if actor.role in REVIEWERS:
+        calendar = await rt.calendar.get(session)
+        rows = await queue_overview(session, calendar, rt.clock(), district)
+    return _page(
+        request,
+        rt,
+        actor,
+        "centre.html",
+        reviewer=actor.role in REVIEWERS,
+        queues=rows,
+        districts=districts,
+        district=district,
+    )
 
 
 # ---------------------------------------------------------------- on the ticket page: 人工催办, 协办

@@ -130,3 +130,28 @@ async def test_a_return_names_the_suggested_unit_by_name(client: AsyncClient, pe
     assert r.status_code == 303, r.text[:300]
     returns = await client.get("/api/v1/returns", headers=people["supervisor"].headers)
     assert any(x.get("suggested_unit") == FUND for x in returns.json()["items"])
+
+
+async def test_the_centre_overview_counts_queues_and_ages_in_working_days(client: AsyncClient, people, clock) -> None:
+    await new_ticket(client, people["agent"], content="有件事情想反映一下", line="12345")  # no rule: manual dispatch
+    replied = await new_ticket(client, people["agent"])
+    h = people["hrss"].headers
+    await client.post(f"/api/v1/tickets/{replied}/accept", json={}, headers=h)
+    r = await client.post(
+        f"/api/v1/tickets/{replied}/reply",
+        json={"content": "经核实，已联系诉求人并补发拖欠的养老金，本月底前到账。", "outcome": "resolved"},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    clock.now += timedelta(days=7)  # Monday 09-28 + 7 days: 10-05, inside the National Day holidays
+    await sign_in(client, people["supervisor"].actor.username)
+    page = await client.get("/centre")
+    assert page.status_code == 200
+    row = re.search(r'<tr id="queue-reply_review">(.*?)</tr>', page.text, re.S)
+    assert row is not None and ">1<" in row.group(1) and replied in row.group(1)
+    assert "2个工作日" in row.group(1)  # 09-29 and 09-30 count; the holidays do not
+    manual = re.search(r'<tr id="queue-pending_dispatch">(.*?)</tr>', page.text, re.S)
+    assert manual is not None and ">1<" in manual.group(1)
+    district = await client.get("/centre", params={"district": "district.xuecheng"})
+    row = re.search(r'<tr id="queue-reply_review">(.*?)</tr>', district.text, re.S)
+    assert row is not None and ">0<" in row.group(1)
