@@ -255,3 +255,55 @@ def test_the_api_documentation_renders_offline_without_console_errors(server: st
         assert not page.locator("text=Unable to render this definition").count()
         browser.close()
     assert outside == [] and errors == []
+
+
+def test_search_overview_and_public_pages_at_desktop_and_phone_width(server: str, db_url: str) -> None:
+    """Issue 11: the search page, the centre's overview and the public pages at 1440 px and 390 px
+    — found by words and by a phone written with dashes, no page wider than a phone's screen."""
+    import httpx
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    users = asyncio.run(make_users(db_url, uuid.uuid4().hex[:6]))
+    token = httpx.post(
+        server + "/api/v1/auth/token", data={"username": users["agent"], "password": PASSWORD}, timeout=30
+    ).json()["access_token"]
+    body = {
+        "caller": {"type": "citizen", "name": "测试市民", "phone": "13955556666"},
+        "kind": "complaint",
+        "content": "小区二次供水泵房噪音很大，晚上影响休息，希望尽快处理",
+        "line": "12345",
+    }
+    r = httpx.post(server + "/api/v1/tickets", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert r.status_code == 201, r.text
+    number = r.json()["number"]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=BROWSER, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        for width, height in ((1440, 900), (390, 844)):
+            context = browser.new_context(locale="zh-CN", viewport={"width": width, "height": height})
+            context.set_default_timeout(60_000)
+            page = context.new_page()
+            page.goto(server + "/login")
+            page.fill("input[name=username]", users["centre"])
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.goto(server + "/tickets")
+            page.fill("input[name=q]", "泵房噪音")
+            page.fill("input[name=phone]", "139-5555-6666")
+            page.click("form.search button[type=submit]")
+            expect(page.locator("main")).to_contain_text(number)
+            expect(page.locator("main")).to_contain_text("共 1 件")
+            page.screenshot(path=str(ARTIFACTS / f"6-search-{width}.png"), full_page=True)
+            for path in ("/tickets", "/centre", f"/tickets/{number}"):
+                page.goto(server + path)
+                assert page.evaluate("document.scrollingElement.scrollWidth") <= width + 1, (path, width)
+            page.goto(server + "/centre")
+            expect(page.locator("#queues")).to_contain_text("待审核答复")
+            page.screenshot(path=str(ARTIFACTS / f"7-centre-overview-{width}.png"), full_page=True)
+            public = browser.new_context(locale="zh-CN", viewport={"width": width, "height": height}).new_page()
+            for path, name in (("/public/disclosure", "8-disclosure"), ("/public/progress", "9-progress")):
+                public.goto(server + path)
+                assert public.evaluate("document.scrollingElement.scrollWidth") <= width + 1, (path, width)
+                public.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+            context.close()
+        browser.close()
