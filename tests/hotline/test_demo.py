@@ -518,6 +518,9 @@ async def test_one_satisfaction_rate_for_a_month_everywhere(
             assert shown.group(1) == f"{100 * f['value']:.1f}", (first, label, shown.group(1), f)
             assert (int(shown.group(2)), int(shown.group(3))) == (f["numerator"], f["denominator"])
             seen += 1
+        listed = re.search(r"<h2>办理事项（共 (\d+) 件）</h2>", page)
+        replied = re.search(r'<div class="kpi">(\d+)<small> 件</small></div><div class="muted">已答复', page)
+        assert listed is not None and replied is not None and listed.group(1) == replied.group(1)  # adds up
         await sign_in(client, boss.actor.username)
         dash = (await client.get(f"/dashboard?from={first}&to={last}")).text
         card = re.search(r'data-kpi="satisfaction_rate">.*?<div class="kpi">([^<]+)</div>', dash, re.S)
