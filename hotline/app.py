@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -31,8 +32,12 @@ from hotline.edge import InputGuard, Refused, Scope, SecurityHeaders
 from hotline.errors import DomainError, InvalidInput
 from hotline.runtime import Runtime
 from hotline.scheduler import run_forever
+from hotline.security import read_token
 from hotline.settings import Settings, get_settings
+from hotline.users import Actor, actor_of, user_of_token
 from routing_rules.loader import Rulebook, load_rulebook
+
+log = logging.getLogger(__name__)
 
 MESSAGES = {
     "missing": "必填",
@@ -109,7 +114,32 @@ def _is_page(request: Request) -> bool:
     return not request.url.path.startswith("/api/")
 
 
-def _page_error(request: Request, status: int, code: str, message: str) -> Response:
+async def _signed_in(request: Request) -> Actor | None:
+    """Who is signed in, for the error page's header; ``None`` when nobody is or it cannot be told
+    (an error page must not fail in its turn)."""
+    from hotline.web.deps import COOKIE
+
+    token = request.cookies.get(COOKIE)
+    runtime = request.app.state.runtime
+    if not token:
+        return None
+    cached = runtime.actors.get(token)
+    if cached is not None:
+        return cast(Actor, cached)
+    claims = read_token(runtime.settings.secret_key, token)
+    sessions = getattr(request.app.state, "sessions", None)
+    if claims is None or sessions is None:
+        return None
+    try:
+        async with sessions() as session:
+            user = await user_of_token(session, claims)
+    except Exception:  # the page says what went wrong first; the header can do without a name
+        log.warning("error page: the signed-in user could not be read", exc_info=True)
+        return None
+    return actor_of(user) if user is not None else None
+
+
+async def _page_error(request: Request, status: int, code: str, message: str) -> Response:
     from hotline.web.deps import LoginRequired, render
 
     if code == LoginRequired.code:
@@ -127,7 +157,7 @@ def _page_error(request: Request, status: int, code: str, message: str) -> Respo
     return render(
         request,
         "error.html",
-        None,
+        await _signed_in(request),
         request.app.state.runtime,
         status_code=status,
         status=status,
@@ -171,7 +201,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
         if _is_page(request):
-            return _page_error(request, exc.http_status, exc.code, exc.message)
+            return await _page_error(request, exc.http_status, exc.code, exc.message)
         return _error(exc.http_status, exc.code, exc.message)
 
     @app.exception_handler(OverflowError)
@@ -184,7 +214,7 @@ def install_error_handlers(app: FastAPI) -> None:
             raise exc
         message = "数值或日期超出允许的范围"
         if _is_page(request):
-            return _page_error(request, 422, "validation.out_of_range", message)
+            return await _page_error(request, 422, "validation.out_of_range", message)
         problem = {"field": "request", "code": "validation.out_of_range", "message": f"request：{message}"}
         return _error(422, "validation", message, [problem])
 
@@ -193,7 +223,7 @@ def install_error_handlers(app: FastAPI) -> None:
         # the framework's own answers (no such route, a method the route does not take) in our shape
         code, message = HTTP_ERRORS.get(exc.status_code, ("http_error", "请求无法处理"))
         if _is_page(request):
-            return _page_error(request, exc.status_code, code, message)
+            return await _page_error(request, exc.status_code, code, message)
         response = _error(exc.status_code, code, message)
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
@@ -203,13 +233,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _calendar(request: Request, exc: CalendarError) -> Response:
         # a date a user gave that the working calendar cannot count from or to
         if _is_page(request):
-            return _page_error(request, 422, exc.code, exc.message)
+            return await _page_error(request, 422, exc.code, exc.message)
         return _error(422, "validation", exc.message, [{"field": "request", "code": exc.code, "message": exc.message}])
 
     @app.exception_handler(IllegalTransition)
     async def _transition(request: Request, exc: IllegalTransition) -> Response:
         if _is_page(request):
-            return _page_error(request, exc.http_status, exc.code, exc.message)
+            return await _page_error(request, exc.http_status, exc.code, exc.message)
         return _error(exc.http_status, exc.code, exc.message)
 
 
@@ -226,7 +256,7 @@ async def _refused(scope: Scope, exc: Refused) -> Response:
     request = Request(scope)
     if _is_page(request):
         rules = "；".join(p.rule for p in exc.problems) or exc.message
-        return _page_error(request, exc.status, exc.code, f"提交的内容有误：{rules}")
+        return await _page_error(request, exc.status, exc.code, f"提交的内容有误：{rules}")
     problems = [{"field": p.field, "code": p.code, "message": p.message} for p in exc.problems]
     return _error(exc.status, exc.code, exc.message, problems or None)
 

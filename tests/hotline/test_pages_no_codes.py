@@ -161,3 +161,13 @@ async def test_no_page_shows_a_code_or_english_error(client: AsyncClient, people
         crawled += 1
     assert crawled >= 50
     assert found == [], "\n".join(found)
+
+
+async def test_an_unknown_page_is_a_chinese_404_with_the_signed_in_header(client: AsyncClient, people) -> None:
+    await sign_in(client, people["supervisor"].actor.username)
+    r = await client.get("/no/such/page")
+    assert r.status_code == 404 and "未找到" in r.text
+    assert "ducha01" in r.text and 'action="/logout"' in r.text and 'href="/tickets"' in r.text
+    client.cookies.clear()
+    r = await client.get("/no/such/page")
+    assert r.status_code == 404 and "ducha01" not in r.text and "/public/progress" in r.text
