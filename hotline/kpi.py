@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -520,6 +521,22 @@ def _safe_cell(value: Any) -> Any:
     return value
 
 
+_RATE_CELL = re.compile(r"^(\d+(?:\.\d+)?)%（\d+/\d+）$")
+_LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$")
+
+
+def _typed(value: Any) -> Any:
+    """A cell as Excel should hold it: a rate "95.3%（…）" as the number 0.953 (shown as a percent),
+    a local time "2026-12-07 14:05" as a date-time, counts as numbers; other text as text."""
+    if isinstance(value, str):
+        rate = _RATE_CELL.match(value)
+        if rate:
+            return float(rate.group(1)) / 100
+        if _LOCAL_TIME.match(value):
+            return datetime.strptime(value, "%Y-%m-%d %H:%M")  # noqa: DTZ007 - Excel has no zone: Beijing wall time
+    return _safe_cell(value)
+
+
 def to_csv(table: Table) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -530,6 +547,7 @@ def to_csv(table: Table) -> str:
 
 def to_xlsx(table: Table, period: Period) -> bytes:
     from openpyxl import Workbook
+    from openpyxl.comments import Comment
 
     wb = Workbook()
     ws = wb.active
@@ -538,7 +556,13 @@ def to_xlsx(table: Table, period: Period) -> bytes:
     ws.append([f"{table.title}（{period.start.isoformat()} 至 {period.end.isoformat()}）"])
     ws.append(table.headers)
     for row in table.rows:
-        ws.append([_safe_cell(c) for c in row])
+        ws.append([_typed(c) for c in row])
+        for cell, original in zip(ws[ws.max_row], row, strict=False):
+            if isinstance(original, str) and _RATE_CELL.match(original):
+                cell.number_format = "0.0%"
+                cell.comment = Comment("样本：" + original.split("（", 1)[1].rstrip("）"), "12345")
+            elif isinstance(cell.value, datetime):
+                cell.number_format = "yyyy-mm-dd hh:mm"
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

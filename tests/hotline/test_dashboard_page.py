@@ -113,6 +113,13 @@ async def test_xlsx_export_opens_with_openpyxl(client: AsyncClient, login) -> No
     assert rows[0][0] == "诉求类型（2026-09-28 至 2026-10-31）"
     assert rows[1][:2] == ("诉求类型", "受理量")
     assert rows[2][:2] == ("投诉", 3)
+    # rates are numbers shown as percents, with their sample as a note; never text
+    sheet = load_workbook(io.BytesIO(r.content)).active
+    assert sheet is not None
+    rates = [c for c in sheet[3][2:] if c.number_format == "0.0%"]
+    assert rates and all(isinstance(c.value, (int, float)) and 0 <= c.value <= 1 for c in rates)
+    assert all(c.comment is not None and c.comment.text.startswith("样本：") for c in rates)
+    assert not any(isinstance(c.value, str) and c.value.endswith("）") and "%" in c.value for c in sheet[3])
     trend = await client.get(f"/dashboard/export.xlsx?table=trend&{QUERY}")
     trend_rows = list(load_workbook(io.BytesIO(trend.content)).active.iter_rows(values_only=True))
     assert trend_rows[2][:2] == ("2026-09-28", 3) and len(trend_rows) == 2 + 34
