@@ -107,6 +107,14 @@ def validation_problems(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     return out
 
 
+PAGE_FIELD_RULES = {
+    "min_sample": "最小样本量须为1至100000的整数",
+    "fmt": "导出格式只能是 CSV 或 Excel",
+    "order_id": "督办单编号须为数字",
+    "task_id": "任务编号须为数字",
+}
+"""Page parameters the routes' types check, as people know them (never the parameter's name)."""
+
 NOT_AN_OBJECT = {"validation.model_attributes_type", "validation.dict_type", "validation.model_type"}
 
 
@@ -184,8 +192,11 @@ HTTP_ERRORS = {
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         problems = validation_problems(list(exc.errors()))
+        if _is_page(request):  # a page's query or path the route's types refuse: a Chinese page
+            rules = "；".join(PAGE_FIELD_RULES.get(p["field"], p["message"].split("：", 1)[-1]) for p in problems)
+            return await _page_error(request, 422, "validation", f"链接中的参数有误：{rules}")
         sent = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if sent != "application/json" and any(p["field"] == "body" and p["code"] in NOT_AN_OBJECT for p in problems):
             # a JSON body sent without its content type reads as text: say what is missing

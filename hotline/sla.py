@@ -392,6 +392,10 @@ def _check(step: repo.ClaimedStep, ctx: repo.StepContext, batch: _Batch) -> str:
             assert ctx.deadline_due_at is not None
             if batch.now > ctx.deadline_due_at:
                 return "too_late"
+        if step.kind in ("supervision", "notice") and ctx.deadline_unit == tickets_repo.MANUAL_DISPATCH_UNIT:
+            # the centre's own manual-dispatch queue: it is reminded and marked overdue, but a
+            # 督办单 or a 通报 to itself has nobody to answer it
+            return "not_applicable"
         action = _ACTIONS.get(step.kind, Action.ALERT)
     return "done" if _allowed(batch, step.ticket_id, action) else "not_applicable"
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatcher.calendar import LOCAL_TZ
 from dispatcher.calendar import Deadline as Due
 from dispatcher.lifecycle import Action
 from hotline.dispatch.labels import dispatchable, record_label
@@ -60,7 +61,15 @@ async def _unit(session: AsyncSession, code: str, field: str) -> HandlingUnit:
     unit = await session.get(HandlingUnit, code)
     if unit is None or not unit.active:
         raise InvalidInput.one(field, "unit.unknown", f"承办单位编码不存在：{code}")
+    if unit.level == "centre":
+        raise InvalidInput.one(field, "unit.is_centre", "热线中心不是承办单位，不能承担协办或下派任务")
     return unit
+
+
+def _limit_day(due_at: datetime) -> str:
+    """A limit's last day (24:00 is 00:00 of the next, Beijing time) as ``12月8日``."""
+    day = (due_at.astimezone(LOCAL_TZ) - timedelta(microseconds=1)).date()
+    return f"{day.month}月{day.day}日"
 
 
 # ---------------------------------------------------------------- 签收 accept
@@ -583,7 +592,8 @@ async def _task_due(session: AsyncSession, rt: Runtime, parent_due: datetime, no
     due = cal.deadline(now, working_days)
     if due.due_at > parent_due:
         raise Conflict(
-            f"子任务时限（{due.due_date.isoformat()}）不能晚于上级时限（{parent_due.isoformat()}）",
+            f"子任务时限（{due.due_date.month}月{due.due_date.day}日24:00）不能晚于上级时限"
+            f"（{_limit_day(parent_due)}24:00），请减少工作日数",
             code="task.beyond_parent",
         )
     return due
@@ -602,7 +612,9 @@ async def _add_task(
     now: datetime,
 ) -> TicketTask:
     if await session.get(TicketUnit, (ticket.id, unit)) is not None:
-        raise Conflict(f"{unit} 已在该工单中承担任务", code="task.unit_already_on_ticket")
+        unit_row = await session.get(HandlingUnit, unit)
+        name = unit_row.name if unit_row is not None else unit
+        raise Conflict(f"{name}已在该工单中承担任务", code="task.unit_already_on_ticket")
     task = TicketTask(
         ticket_id=ticket.id,
         kind=kind,

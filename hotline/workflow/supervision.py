@@ -159,7 +159,10 @@ async def issue(session: AsyncSession, rt: Runtime, actor: Actor, number: str, d
     if data.unit is not None:
         if await unit_role(session, ticket, data.unit) is None:
             raise InvalidInput.one(
-                "unit", "supervision.unit_not_on_ticket", f"承办单位{data.unit}未参与办理工单{ticket.number}"
+                "unit",
+                "supervision.unit_not_on_ticket",
+                f"{rt.rulebook.units[data.unit].name if data.unit in rt.rulebook.units else '该单位'}"
+                f"未参与办理工单{ticket.number}，督办单只能发给办理该工单的单位",
             )
         unit = data.unit
     elif ticket.lead_unit_code is not None:

@@ -113,6 +113,25 @@ async def test_a_reply_in_time_cancels_the_remaining_steps(
     assert [a for a in await actions(session, number) if a in ("remind", "mark_overdue", "supervise", "notice")] == []
 
 
+async def test_the_centre_queue_is_reminded_but_never_supervises_itself(
+    client: AsyncClient, login, sessions, session: AsyncSession, runtime
+) -> None:
+    """A ticket waiting for manual dispatch is the centre's own work: reminded and marked overdue,
+    but a 督办单 or a 通报 addressed to the centre has nobody to answer it."""
+    agent = await login("agent")
+    number = await ticket(client, agent, content="有件事情想反映一下", line="12345")
+    detail = await client.get(f"/api/v1/tickets/{number}", headers=agent.headers)
+    assert detail.json()["lead_unit"] == "centre.dispatch", detail.text
+    await sweep(sessions, runtime, local(2026, 9, 28, 11))
+    await sweep(sessions, runtime, local(2026, 10, 30))
+    done = await actions(session, number)
+    assert "mark_overdue" in done and "supervise" not in done and "notice" not in done
+    orders = await session.execute(
+        select(SupervisionOrder.id).join(Ticket, Ticket.id == SupervisionOrder.ticket_id).where(Ticket.number == number)
+    )
+    assert orders.all() == []
+
+
 async def test_an_approved_extension_replans_the_steps(
     client: AsyncClient, login, sessions, session: AsyncSession, runtime
 ) -> None:
