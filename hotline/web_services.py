@@ -4,13 +4,12 @@ ticket (its open sub-tasks and the units one level down). SQL of these views liv
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from rapidfuzz import fuzz
-from sqlalchemy import and_, func, or_, select
+from rapidfuzz.distance import Indel
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatcher.calendar import Deadline as Due
@@ -18,7 +17,9 @@ from dispatcher.lifecycle import STATUS_LABELS, Status
 from hotline.errors import FieldProblem, InvalidInput
 from hotline.models import Caller, Extension, HandlingUnit, SupervisionOrder, Ticket, TicketTask
 from hotline.runtime import Runtime
+from hotline.textsearch import positions
 from hotline.tickets.schemas import TicketIn, TicketOut
+from hotline.tickets.search import phone_forms
 from hotline.tickets.service import get_ticket, preview, working_days_for
 from hotline.users import Actor
 
@@ -66,18 +67,24 @@ class UnitTicketView:
     """An extension request of this ticket waits for the centre (延期审核中)."""
 
 
-SIMILAR_CONTENT = 50.0
-"""Content similarity (rapidfuzz ``partial_ratio`` of the texts without punctuation, 0–100) from
-which an open ticket is a possible repeat of the new call."""
-SAME_PLACE_CONTENT = 35.0
+SIMILAR_CONTENT = 40.0
+"""Content similarity (0–100, :func:`content_similarity`) from which an open ticket is a
+possible repeat of the new call."""
+SAME_PLACE_CONTENT = 25.0
 """A lower bar when the address or the place and the matter are the same."""
-_PUNCT = re.compile(r"[\W_]+")
 
 
 def content_similarity(a: str, b: str) -> float:
-    """How alike two requests read, 0–100 (rapidfuzz ``partial_ratio``, punctuation and spaces
-    removed, lower-cased): the shorter text's best alignment inside the longer one."""
-    return float(fuzz.partial_ratio(_PUNCT.sub("", a.lower()), _PUNCT.sub("", b.lower())))
+    """How alike two requests read, 0–100: the Sørensen–Dice coefficient of their sets of
+    character bigrams (:mod:`hotline.textsearch`). Both texts' words count, so a short text
+    ("社保") or a shared stock phrase ("希望电话回复") inside a long one does not make two requests
+    alike (an alignment score such as rapidfuzz's ``partial_ratio`` gave them 100 and 60).
+    Computed by rapidfuzz's Indel similarity over the sorted bigrams, which is that coefficient."""
+    first, second = sorted(positions(a)), sorted(positions(b))
+    if not first or not second:
+        return 0.0
+    # Indel similarity of two sorted sets is 2·|common| / (|a| + |b|): Dice
+    return 100.0 * float(Indel.normalized_similarity(first, second))
 
 
 async def similar_open_tickets(
@@ -99,9 +106,10 @@ async def similar_open_tickets(
     ask about 公积金 and then about 户籍): that is the caller's history."""
     phone = (phone or "").strip() or None
     address = (address or "").strip() or None
-    conditions = []
-    if phone:
-        conditions.append(Caller.phone == phone)
+    conditions: list[ColumnElement[bool]] = []
+    forms = _forms(phone)
+    if forms:
+        conditions.append(Caller.phone.in_(forms))
     if address:
         conditions.append(
             and_(Ticket.address == address, Ticket.area_town == town) if town else Ticket.address == address
@@ -142,12 +150,22 @@ async def similar_open_tickets(
             reasons.append("同一地址")
         if same_matter:
             reasons.append("同一地点同类事项")
-        if phone and caller_phone == phone:
+        if caller_phone is not None and caller_phone in forms:
             reasons.append("同一来电号码")
         label = STATUS_LABELS[Status(status)]
         scored.append((alike, SimilarTicket(number, label, created_at, text[:60], tuple(reasons))))
     scored.sort(key=lambda x: -x[0])
     return [t for _, t in scored[:limit]]
+
+
+def _forms(phone: str | None) -> tuple[str, ...]:
+    """Every stored form of the phone as typed (a landline with or without its dash), or none."""
+    if not (phone or "").strip():
+        return ()
+    try:
+        return phone_forms(phone or "")
+    except InvalidInput:
+        return ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,10 +181,10 @@ class CallerTicket:
 async def caller_history(session: AsyncSession, phone: str | None, limit: int = 10) -> tuple[int, list[CallerTicket]]:
     """The caller's earlier tickets by phone (open and closed), newest first: how many in all and
     the latest ``limit`` (issue 11, item 2). Read by agents at intake, who see the phone anyway."""
-    phone = (phone or "").strip() or None
-    if phone is None:
+    forms = _forms(phone)
+    if not forms:
         return 0, []
-    of_caller = Ticket.caller_id.in_(select(Caller.id).where(Caller.phone == phone))
+    of_caller = Ticket.caller_id.in_(select(Caller.id).where(Caller.phone.in_(forms)))
     total = int((await session.execute(select(func.count()).select_from(Ticket).where(of_caller))).scalar_one())
     stmt = (
         select(Ticket.number, Ticket.status, Ticket.created_at, Ticket.lead_unit_code, Ticket.category, Ticket.content)

@@ -24,11 +24,26 @@ _MOBILE_WRITTEN = re.compile(r"^(?:\+?86[\s-]?|0086[\s-]?)?(1[3-9]\d)[\s.-]?(\d{
 """A mobile number as people write it: ``139-0000-1111``, ``139 0000 1111``, ``+86 13900001111``."""
 
 
+_SEPARATORS = re.compile(r"[\s()（）.\-]+")
+_LANDLINE_DIGITS = re.compile(r"^0\d{9,11}$")
+
+
 def canonical_phone(value: str) -> str:
-    """A mobile number written with separators or the country code as its 11 digits; anything
-    else unchanged (full-width digits are already plain: :mod:`hotline.edge`)."""
-    m = _MOBILE_WRITTEN.match(value.strip())
-    return "".join(m.groups()) if m else value.strip()
+    """One stored form per number (full-width digits are already plain: :mod:`hotline.edge`):
+    a mobile written with separators or the country code as its 11 digits; a landline with its
+    area code as ``0632-3311234`` (``(0632)3311234``, ``0632 3311234``, ``06323311234``), the
+    area code of 3 digits for 01x/02x and of 4 otherwise; anything else stripped of spaces."""
+    text = value.strip()
+    m = _MOBILE_WRITTEN.match(text)
+    if m:
+        return "".join(m.groups())
+    digits = _SEPARATORS.sub("", text)
+    if digits.startswith("+86"):
+        digits = "0" + digits[3:].lstrip("0")
+    if _LANDLINE_DIGITS.match(digits):
+        area = 3 if digits[1] in "12" else 4
+        return f"{digits[:area]}-{digits[area:]}"
+    return text
 
 
 def credit_code_is_valid(code: str) -> bool:

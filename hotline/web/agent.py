@@ -262,21 +262,29 @@ async def preview(request: Request, session: SessionDep, rt: RuntimeDep, actor: 
 
 
 def _lenient_payload(values: dict[str, str]) -> dict[str, Any] | None:
-    """The form with only what routing needs (content, line, place, category) for the preview, or
-    ``None`` when even that is not valid: an unselected kind previews as a complaint, the caller's
-    details are left out."""
+    """The form with only what routing and the caller's history need (content, line, place,
+    category, the phone) for the preview, or ``None`` when even that is not valid: an unselected
+    kind previews as a complaint, the caller's other details are left out, and a phone not yet
+    complete is left out too (agents type the phone first: its history shows as soon as it is)."""
     payload = ticket_payload(values, with_answer=False)
     payload["kind"] = payload["kind"] or "complaint"
     payload["content"] = payload["content"][:5000]  # too long to submit, still previewed
     enterprise = payload["caller"]["type"] == "enterprise"
+    phone = payload["caller"].get("phone")
     payload["caller"] = {"type": "enterprise" if enterprise else "citizen"}
     if enterprise:
         payload["caller"]["enterprise_name"] = "（待填写）"
-    try:
-        TicketIn.model_validate(payload)
-    except ValidationError:
-        return None
-    return payload
+    for with_phone in (True, False) if phone else (False,):
+        if with_phone:
+            payload["caller"]["phone"] = phone
+        else:
+            payload["caller"].pop("phone", None)
+        try:
+            TicketIn.model_validate(payload)
+        except ValidationError:
+            continue
+        return payload
+    return None
 
 
 @router.post("/agent/tickets/{number}/repeat")

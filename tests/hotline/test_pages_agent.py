@@ -197,6 +197,12 @@ async def test_preview_warns_of_an_open_ticket_that_reads_alike(client: AsyncCli
         data=call(csrf, "x", address="光明路18号", content="养老金发放的事情", **{"caller.phone": "13900002222"}),
     )
     assert number in same_place.text and "同一地址" in same_place.text
+    # the history shows as soon as the phone is typed, before 诉求类型 is chosen
+    early = await client.post("/agent/preview", data=call(csrf, "x", kind="", content="想问问户口的事"))
+    assert "来电人历史工单（共1件）" in early.text
+    # a stock phrase shared by two unrelated requests does not make them alike
+    stock = await client.post("/agent/preview", data=call(csrf, "x", content="楼上漏水，物业不管，希望电话回复"))
+    assert "疑似重复" not in stock.text
     stranger = await client.post("/agent/preview", data=call(csrf, "x", **{"caller.phone": "13900002222"}))
     assert "来电人历史工单" not in stranger.text
     assert "疑似重复" not in stranger.text  # the same words from another caller, no place in common

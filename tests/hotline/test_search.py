@@ -182,3 +182,16 @@ async def test_a_large_result_is_counted_up_to_the_cap(client: AsyncClient, peop
     monkeypatch.setattr(repository, "COUNT_CAP", 1000)
     r = await client.get("/api/v1/tickets", params={"q": "养老金"}, headers=people["agent"].headers)
     assert r.json()["total"] == 4 and r.json()["total_capped"] is False
+
+
+def test_content_similarity_weighs_both_texts() -> None:
+    """Dice of the bigram sets: a short word or a stock phrase inside a long text is not alike."""
+    from hotline.web_services import SIMILAR_CONTENT, content_similarity
+
+    assert content_similarity("我的养老金还没有按时发放", "养老金未按时发放") >= SIMILAR_CONTENT
+    assert content_similarity("社保", "养老金未按时发放，来电人希望电话回复") < SIMILAR_CONTENT
+    assert (
+        content_similarity("楼上漏水，物业不管，希望电话回复", "单位不交社保，养老保险断缴了，希望电话回复")
+        < SIMILAR_CONTENT
+    )
+    assert content_similarity("", "养老金") == 0.0
