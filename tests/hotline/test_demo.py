@@ -518,6 +518,8 @@ async def test_one_satisfaction_rate_for_a_month_everywhere(
             assert shown.group(1) == f"{100 * f['value']:.1f}", (first, label, shown.group(1), f)
             assert (int(shown.group(2)), int(shown.group(3))) == (f["numerator"], f["denominator"])
             seen += 1
+        received = re.search(r'<div class="kpi">(\d+)<small> 件</small></div><div class="muted">本月受理', page)
+        assert received is not None and int(received.group(1)) == overall["intake"]["value"], (first, overall["intake"])
         listed = re.search(r"<h2>办理事项（共 (\d+) 件）</h2>", page)
         replied = re.search(r'<div class="kpi">(\d+)<small> 件</small></div><div class="muted">已答复', page)
         assert listed is not None and replied is not None and listed.group(1) == replied.group(1)  # adds up

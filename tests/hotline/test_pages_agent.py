@@ -362,3 +362,11 @@ async def test_a_callback_not_reached_counts_an_attempt(client: AsyncClient, peo
     assert r.status_code == 303
     page = await client.get("/agent/callbacks")
     assert "已回访1次未接通" in page.text
+
+
+async def test_after_saving_a_call_not_accepted_the_agent_reads_the_script(client: AsyncClient, people) -> None:
+    csrf, key = await agent_console(client, people["agent"])
+    r = await client.post("/agent/tickets", data=call(csrf, key, content="法院判决不服，想再起诉，要求改判"))
+    assert r.status_code == 303
+    page = await client.get(r.headers["location"])
+    assert "请告知来电人" in page.text and "人民法院" in page.text and "不予受理" in page.text

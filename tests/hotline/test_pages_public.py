@@ -64,7 +64,7 @@ async def test_progress_is_found_with_the_right_four_digits_and_shows_no_persona
     number = await new_ticket(client, people["agent"])
     r = await lookup(client, number, PHONE[-4:])
     assert r.status_code == 200, r.text
-    assert number in r.text and "办理中" in r.text and "2026-09-28" in r.text
+    assert number in r.text and "办理中" in r.text and "2026年9月28日" in r.text
     assert "市人力资源社会保障局" in r.text and "办理时限" in r.text and "24:00前" in r.text
     assert "办理过程" in r.text and "受理" in r.text
     for private in (NAME, "赵*", PHONE, "136****1111", "光明路", "养老金"):
