@@ -195,6 +195,8 @@ def clean_pairs(raw: bytes, *, what: str) -> bytes:
         raise Refused.field(what, "validation.bad_encoding", "不是有效的 UTF-8 文本") from None
     if what == "form":
         cleaned = [(scrub(k), scrub(v)) for k, v in pairs]
+    elif what == "page query":
+        cleaned = [(_check(k, k), "" if _BLANK.match(v) else _check(k, v)) for k, v in pairs]
     else:
         cleaned = [(_check(k, k), _check(k, v)) for k, v in pairs]
     return urlencode(cleaned, quote_via=quote).encode()
@@ -227,7 +229,10 @@ class InputGuard:
             scope["path"] = _check("path", path)
         query = scope.get("query_string", b"")
         if query:
-            scope["query_string"] = clean_pairs(query, what="query")
+            # a page's query is often a search form a person filled in: a field left blank is an
+            # empty one there (the page keeps the rest of what was typed); the rest is checked
+            page = not path.startswith("/api/")
+            scope["query_string"] = clean_pairs(query, what="page query" if page else "query")
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
         length = headers.get(b"content-length")
         if length is not None:

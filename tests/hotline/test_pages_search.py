@@ -70,6 +70,9 @@ async def test_bad_input_is_named_next_to_the_field_and_kept(client: AsyncClient
     assert page.status_code == 422 and "没有这个承办单位" in page.text
     page = await client.get("/tickets", params={"from": "2026-12-05", "to": "2026-12-01"})
     assert page.status_code == 422 and "结束日期不能早于开始日期" in page.text
+    # a field left blank is an empty field, not an error page
+    page = await client.get("/tickets", params={"q": "  ", "phone": " ", "caller_name": "\u3000"})
+    assert page.status_code == 200 and "工单查找" in page.text
     page = await client.get("/tickets", params={"view": "nonsense"})
     assert page.status_code == 422 and "没有这个常用筛选" in page.text
 
