@@ -54,6 +54,7 @@ async def test_the_centre_reminds_and_adds_an_assisting_unit_by_name(client: Asy
     actions = [e["action"] for e in timeline]
     assert "remind" in actions and "add_assist" in actions
     assert any(fund in (e.get("note") or "") for e in timeline)  # the note names the unit
+    assert re.search(r"<dt>协办单位</dt><dd>[^<]*" + fund, (await client.get(f"/tickets/{number}")).text)
     # the fund now sees the ticket as an assisting unit
     assert (await client.get(f"/api/v1/tickets/{number}", headers=people["fund"].headers)).status_code == 200
     # wrong input is named next to the field, what was typed kept

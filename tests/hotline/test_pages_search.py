@@ -55,6 +55,8 @@ async def test_find_by_words_and_phone_with_names_on_the_page(client: AsyncClien
     assert f'value="{hrss}"' in page.text
     page = await client.get("/tickets", params={"unit": "city.housing_fund"})
     assert page.status_code == 200 and "没有符合条件的工单" in page.text
+    beyond = await client.get("/tickets", params={"q": "停水", "page": "9"})
+    assert beyond.status_code == 200 and "第 9 页没有工单了" in beyond.text
     # nav: the agent reaches it from every page
     assert 'href="/tickets"' in (await client.get("/agent")).text
 
