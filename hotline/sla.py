@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import and_, func, select, update
@@ -553,12 +553,28 @@ async def sweep(sessions: async_sessionmaker[AsyncSession], rt: Runtime, now: da
 
 
 async def manual_remind(session: AsyncSession, rt: Runtime, actor: Actor, number: str, note: str) -> dict[str, Any]:
-    """A supervisor's 催办 counts like an automatic one."""
+    """A supervisor's 催办 counts like an automatic one. One per ticket per day (Beijing time):
+    a second one the same day is a :class:`Conflict` (``remind.already_today``) — clicked twice, it
+    would count twice against the unit and send it the same notice again."""
+    from hotline.errors import Conflict
     from hotline.workflow.common import CENTRE, load, require_role
 
     require_role(actor, *CENTRE)
     ticket = await load(session, actor, number)
     now = rt.clock()
+    today = datetime.combine(now.astimezone(LOCAL_TZ).date(), time(), LOCAL_TZ)
+    earlier = await session.scalar(
+        select(func.count())
+        .select_from(TicketEvent)
+        .where(
+            TicketEvent.ticket_id == ticket.id,
+            TicketEvent.action == Action.REMIND.value,
+            TicketEvent.actor_id.is_not(None),
+            TicketEvent.at >= today,
+        )
+    )
+    if earlier:
+        raise Conflict("该工单今天已人工催办过，请勿重复催办（每件每天一次）", code="remind.already_today")
     count = await session.scalar(
         select(func.count()).select_from(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
     )

@@ -174,7 +174,8 @@ async def overview(request: Request, session: SessionDep, rt: RuntimeDep, actor:
     require_page_role(actor, *ARBITRATION_READERS)
     districts = [(u.code, u.name) for u in rt.rulebook.units.values() if u.level.value == "district"]
     district = request.query_params.get("district") or None
-    if district not in dict(districts):
+    unknown = district is not None and district not in dict(districts)
+    if unknown:
         district = None
     rows = []
     if actor.role in REVIEWERS:
@@ -189,6 +190,7 @@ async def overview(request: Request, session: SessionDep, rt: RuntimeDep, actor:
         queues=rows,
         districts=districts,
         district=district,
+        district_unknown=unknown,
     )
 
 

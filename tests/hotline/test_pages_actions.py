@@ -153,6 +153,8 @@ async def test_the_centre_overview_counts_queues_and_ages_in_working_days(client
     assert "2个工作日" in row.group(1)  # 09-29 and 09-30 count; the holidays do not
     manual = re.search(r'<tr id="queue-pending_dispatch">(.*?)</tr>', page.text, re.S)
     assert manual is not None and ">1<" in manual.group(1)
+    bogus = await client.get("/centre", params={"district": "nowhere"})
+    assert "没有这个区（市），下表为全市的数字" in bogus.text
     district = await client.get("/centre", params={"district": "district.xuecheng"})
     row = re.search(r'<tr id="queue-reply_review">(.*?)</tr>', district.text, re.S)
     assert row is not None and ">0<" in row.group(1)

@@ -179,6 +179,18 @@ async def test_manual_reminder_counts(client: AsyncClient, login, session: Async
     assert notice is not None and "2026-10-10" in render(notice.template, notice.payload)
 
 
+async def test_a_manual_reminder_is_once_a_day(client: AsyncClient, login, clock) -> None:
+    agent, centre = await login("agent"), await login("supervisor")
+    number = await ticket(client, agent)
+    r = await client.post(f"/api/v1/tickets/{number}/remind", json={}, headers=centre.headers)
+    assert r.status_code == 200
+    again = await client.post(f"/api/v1/tickets/{number}/remind", json={}, headers=centre.headers)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "remind.already_today"
+    clock.now = local(2026, 9, 29, 9).astimezone(UTC)  # the next (Beijing) day
+    r = await client.post(f"/api/v1/tickets/{number}/remind", json={}, headers=centre.headers)
+    assert r.status_code == 200 and r.json()["reminder_count"] == 2
+
+
 async def test_importing_a_calendar_replans_pending_reminders_and_overdue_marks(
     client: AsyncClient, login, sessions, session: AsyncSession, runtime, clock
 ) -> None:
